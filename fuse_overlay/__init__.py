@@ -1,0 +1,1 @@
+"""An overlay filesystem in user space on the fusepy API."""

@@ -1,0 +1,1 @@
+"""User-mode networking: slirp4netns, port forwarding, bridge namespaces, DNS."""

@@ -1,0 +1,3 @@
+from rootless.cli.main import main
+
+main()

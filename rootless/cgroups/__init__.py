@@ -1,0 +1,1 @@
+"""cgroup v2 delegation: detect, create, limit, stats."""

@@ -1,0 +1,1 @@
+"""The engine facade: what the CLI, compose and tests call."""

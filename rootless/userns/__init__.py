@@ -1,0 +1,1 @@
+"""The user's user namespace: subuid/subgid maps, the pause process, joining it."""
