@@ -11,8 +11,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 DELEGATE_FIX = (
     "ask an admin to delegate a cgroup v2 subtree: with systemd, a drop-in "
-    "/etc/systemd/system/user@.service.d/delegate.conf containing "
-    "'[Service]\\nDelegate=cpu cpuset io memory pids', then re-login; on a batch "
+    "/etc/systemd/system/user@.service.d/delegate.conf with "
+    "the lines [Service] and Delegate=cpu cpuset io memory pids, then re-login; on a batch "
     "system, run inside a job whose cgroup is owned by you"
 )
 

@@ -55,6 +55,13 @@ class LazyGroup(click.Group):
     "--config-dir", envvar="ROOTLESS_CONFIG_DIR", type=click.Path(), help="Configuration directory."
 )
 @click.option(
+    "--cgroup-limits",
+    envvar="ROOTLESS_CGROUP_LIMITS",
+    type=click.Choice(["warn", "require"]),
+    default=None,
+    help="Without a delegated cgroup v2 subtree: warn and run (default), or fail.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="warning",
@@ -69,11 +76,17 @@ def cli(
     root: str | None,
     runroot: str | None,
     config_dir: str | None,
+    cgroup_limits: str | None,
     log_level: str,
 ) -> None:
     """A daemonless container engine for ordinary users."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
-    ctx.obj = {"root": root, "runroot": runroot, "config_dir": config_dir}
+    ctx.obj = {
+        "root": root,
+        "runroot": runroot,
+        "config_dir": config_dir,
+        "cgroup_limits": cgroup_limits,
+    }
 
 
 def paths_from(ctx: click.Context) -> Any:
