@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -43,6 +43,7 @@ class Env:
     runroot: Path
     config: Path
     home: Path
+    extra_env: dict[str, str] = field(default_factory=dict)  # added to every run
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         e = dict(os.environ)
@@ -51,6 +52,7 @@ class Env:
             ROOTLESS_RUNROOT=str(self.runroot),
             ROOTLESS_CONFIG_DIR=str(self.config),
         )
+        e.update(self.extra_env)
         if extra:
             e.update(extra)
         return e
@@ -110,3 +112,36 @@ def conformance() -> Path:
         "set CONFORMANCE_DIR or check out shared/ beside the repository",
     )
     return CONFORMANCE
+
+
+# ---- test images (scripts/make-test-images.sh builds them; images engineer) ----
+def _load_test_image(rl: Env, name: str, ref: str) -> str:
+    layout = TEST_IMAGES / name
+    need(
+        (layout / "index.json").is_file(),
+        f"test image layout {layout}",
+        "run scripts/make-test-images.sh as the test user (scripts/test.sh does)",
+    )
+    rl.run("load", "-q", "-i", str(layout), check=True, timeout=300)
+    return ref
+
+
+def remove_engine_data(rl: Env) -> None:
+    """Remove the engine's data dir from inside its user namespace: layer files belong to
+    subuids, which the plain test user cannot delete."""
+    if rl.root.exists():
+        rl.run("unshare", "rm", "-rf", "--one-file-system", str(rl.root), timeout=120)
+
+
+@pytest.fixture
+def busybox_image(rl: Env) -> Iterator[str]:
+    """busybox:latest loaded into the isolated engine `rl`."""
+    yield _load_test_image(rl, "busybox", "busybox:latest")
+    remove_engine_data(rl)
+
+
+@pytest.fixture
+def debian_image(rl: Env) -> Iterator[str]:
+    """debian:bookworm (mmdebstrap minbase) loaded into the isolated engine `rl`."""
+    yield _load_test_image(rl, "debian", "debian:bookworm")
+    remove_engine_data(rl)

@@ -1,1 +1,1 @@
-
+"""Distribution-spec client: pull, push, login; registries.conf and auth.json."""
