@@ -8,7 +8,6 @@ with the real errno on failure.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 CLONE_NEWNS = 0x00020000
@@ -36,7 +35,9 @@ MS_STRICTATIME = 1 << 24
 
 MNT_DETACH = 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The interpreter is linked against libc: its symbols are already loaded. Avoids
+# ctypes.util.find_library, which runs `ldconfig -p` (20-40 ms on every start-up).
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
     ctypes.c_char_p,
     ctypes.c_char_p,
@@ -122,3 +123,107 @@ def fs_magic(path: str | os.PathLike[str]) -> int:
     buf = _StatFS()
     _check(_libc.statfs(_b(path), ctypes.byref(buf)), "statfs", os.fsdecode(path))
     return buf.f_type & 0xFFFFFFFF
+
+
+# ---- added for the OCI runtime (rootless/runtime) ----
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+MS_UNBINDABLE = 1 << 17
+MS_NODIRATIME = 2048
+MS_SYNCHRONOUS = 16
+MS_DIRSYNC = 128
+MS_MANDLOCK = 64
+
+_SYS_PIVOT_ROOT = 155  # x86_64
+_SYS_CAPSET = 126
+_SYS_CAPGET = 125
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+_libc.prctl.argtypes = [
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.syscall.restype = ctypes.c_long
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    ret = _libc.prctl(option, arg2, arg3, arg4, arg5)
+    _check(ret, f"prctl({option})")
+    return int(ret)
+
+
+def pivot_root(new_root: str | os.PathLike[str], put_old: str | os.PathLike[str]) -> None:
+    ret = _libc.syscall(
+        ctypes.c_long(_SYS_PIVOT_ROOT), ctypes.c_char_p(_b(new_root)), ctypes.c_char_p(_b(put_old))
+    )
+    _check(ret, "pivot_root", os.fsdecode(new_root))
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.setdomainname(raw, len(raw)), "setdomainname")
+
+
+def setns_path(path: str | os.PathLike[str], nstype: int = 0) -> None:
+    """Join the namespace a /proc/PID/ns/* file (or a bind mount of one) refers to."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, nstype)
+    finally:
+        os.close(fd)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this thread's capability sets (64-bit masks, bit n = capability n)."""
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        shift = 32 * i
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    ret = _libc.syscall(ctypes.c_long(_SYS_CAPSET), ctypes.byref(hdr), ctypes.byref(data))
+    _check(ret, "capset")
+
+
+def capget() -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of this thread."""
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    ret = _libc.syscall(ctypes.c_long(_SYS_CAPGET), ctypes.byref(hdr), ctypes.byref(data))
+    _check(ret, "capget")
+    eff = data[0].effective | (data[1].effective << 32)
+    prm = data[0].permitted | (data[1].permitted << 32)
+    inh = data[0].inheritable | (data[1].inheritable << 32)
+    return eff, prm, inh
