@@ -1,0 +1,158 @@
+"""End to end through `rootless run` and `rootless network`: the issue's acceptance
+scenarios with real busybox containers in the engine's user namespace."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Env
+from tests.integration.test_net_support import free_port, http_get
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def eng(rl: Env, busybox_image: str) -> Iterator[Env]:
+    yield rl
+    with contextlib.suppress(Exception):
+        rl.run("rm", "-af", timeout=60)
+    _kill_net_helpers(rl)
+
+
+def _kill_net_helpers(rl: Env) -> None:
+    """Anything netstack left behind (there should be nothing): kill by recorded pid."""
+    base = rl.runroot / "networks"
+    for f in list(base.glob("*/netd.json")) + list(base.glob("containers/*.json")):
+        with contextlib.suppress(Exception):
+            d = json.loads(f.read_text())
+            pid = int(d.get("pid") or d.get("sidecar_pid") or 0)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+
+
+def _run(rl: Env, *args: str) -> str:
+    r = rl.run("run", "-d", *args, timeout=120)
+    assert r.rc == 0, r.err
+    return r.out.strip()
+
+
+def _exec(rl: Env, cid: str, *cmd: str) -> subprocess.CompletedProcess[str]:
+    r = rl.run("exec", cid, *cmd, timeout=60)
+    return subprocess.CompletedProcess(cmd, r.rc, r.out, r.err)
+
+
+def _ips(rl: Env, network: str) -> dict[str, str]:
+    info = rl.run("network", "inspect", network, check=True).json()[0]  # type: ignore[index]
+    return {c["Name"]: c["IPv4Address"].split("/")[0] for c in info["Containers"].values()}
+
+
+def _netns_pids(rl: Env) -> list[int]:
+    """Our helper processes still alive (netd + sidecars), from their state files."""
+    out = []
+    for f in (rl.runroot / "networks").glob("*/netd.json"):
+        with contextlib.suppress(Exception):
+            out.append(int(json.loads(f.read_text())["pid"]))
+    return out
+
+
+def test_default_bridge_ping_by_ip_and_isolation(eng: Env) -> None:
+    c1 = _run(eng, "--name", "c1", "--network", "bridge", "busybox", "sleep", "600")
+    _run(eng, "--name", "c2", "--network", "bridge", "busybox", "sleep", "600")
+    ips = _ips(eng, "bridge")
+    assert set(ips) == {"c1", "c2"}
+    r = _exec(eng, "c1", "ping", "-c", "1", "-W", "3", ips["c2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _exec(eng, "c2", "ping", "-c", "1", "-W", "3", ips["c1"]).returncode == 0
+    # The host has no route into the bridge: no interface of ours carries its subnet.
+    host = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    assert "10.88." not in host
+    # disconnect + connect none isolates c1
+    eng.run("network", "disconnect", "bridge", "c1", check=True)
+    eng.run("network", "connect", "none", "c1", check=True)
+    assert "c1" not in _ips(eng, "bridge")
+    assert _exec(eng, "c2", "ping", "-c", "1", "-W", "2", ips["c1"]).returncode != 0
+    links = _exec(eng, c1, "ip", "-o", "link").stdout
+    assert "eth0" not in links
+    eng.run("rm", "-f", "c1", "c2", check=True)
+    time.sleep(0.3)
+    assert all(not Path(f"/proc/{p}").exists() for p in _netns_pids(eng))
+
+
+def test_user_network_resolves_container_names(eng: Env) -> None:
+    eng.run("network", "create", "mybridge", check=True)
+    _run(eng, "--name", "u3", "--network", "mybridge", "busybox", "sleep", "600")
+    _run(eng, "--name", "peer", "--network", "mybridge", "busybox", "sleep", "600")
+    r = _exec(eng, "peer", "ping", "-c", "1", "-W", "3", "u3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _ips(eng, "mybridge")["u3"] in r.stdout
+    r = eng.run("network", "rm", "mybridge")
+    assert r.rc == 125 and "active endpoints" in r.err
+    eng.run("rm", "-f", "u3", "peer", check=True)
+    assert eng.run("network", "rm", "mybridge").rc == 0
+
+
+def _wait_http(url: str) -> str:
+    got = ""
+    for _ in range(100):
+        got = http_get(url, timeout=3)
+        if not got.startswith("curl failed"):
+            break
+        time.sleep(0.1)
+    return got
+
+
+def test_publish_tcp_and_busy_port(eng: Env) -> None:
+    # (UDP publishing is covered in test_net_ports: busybox has no UDP server.)
+    port = free_port()
+    _run(
+        eng, "--name", "web", "--network", "bridge", "-p", f"{port}:80",
+        "busybox", "sh", "-c",
+        "echo served-by-busybox > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    )  # fmt: skip
+    assert _wait_http(f"http://127.0.0.1:{port}/index.html") == "served-by-busybox\n"
+    assert http_get(f"http://[::1]:{port}/index.html") == "served-by-busybox\n"
+    # a busy port fails cleanly before the container starts
+    r = eng.run("run", "-d", "--name", "web2", "--network", "bridge", "-p", f"{port}:80",
+                "busybox", "sleep", "600")  # fmt: skip
+    assert r.rc == 125 and "already in use" in r.err, r.err
+    ps = eng.run("ps", "--format", "json", check=True).out
+    assert "web2" not in ps or '"running"' not in ps.split("web2")[1][:200]
+    eng.run("rm", "-f", "web", check=True)
+    # the port is free again once the container is gone
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+
+
+def test_container_fetches_from_host_server(eng: Env, tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("host file\n")
+    hport = free_port()
+    srv = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(hport), "--bind", "127.0.0.1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        cid = _run(
+            eng, "--network", "slirp4netns:allow_host_loopback=true", "busybox", "sleep", "600"
+        )
+        got = None
+        for _ in range(50):
+            got = _exec(eng, cid, "timeout", "10", "wget", "-qO-", f"http://10.0.2.2:{hport}/f.txt")
+            if got.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert got is not None and got.stdout == "host file\n", got
+    finally:
+        srv.kill()
+        srv.wait()
