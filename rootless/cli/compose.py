@@ -129,3 +129,27 @@ def config(
             atomic_write(output, text.encode("utf-8"))
         except OSError as e:
             raise EngineError(f"cannot write {output}: {e.strerror}") from None
+
+
+def _attach_verbs() -> None:
+    """The orchestrator's verbs live in compose_*.py; the group stays one import away."""
+    from rootless.cli import (
+        compose_images,
+        compose_inspect,
+        compose_lifecycle,
+        compose_oneoff,
+        compose_signals,
+    )
+
+    for module in (
+        compose_lifecycle,
+        compose_inspect,
+        compose_oneoff,
+        compose_images,
+        compose_signals,
+    ):
+        for command in module.COMMANDS:
+            compose.add_command(command)
+
+
+_attach_verbs()
