@@ -1,0 +1,78 @@
+"""The OCI runtime command (runc-compatible CLI): which one, and how to call it.
+
+Selection: --runtime, else $ROOTLESS_RUNTIME, else runc (the reference that works inside
+a user namespace as uid 0, as Podman uses it). "rootless" selects our own runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from rootless.errors import EngineError, UsageError
+from rootless.paths import Paths
+
+OWN = ("rootless", "rootless-runtime")
+
+
+def select(requested: str | None) -> str:
+    name = requested or os.environ.get("ROOTLESS_RUNTIME") or "runc"
+    if name in OWN:
+        return "rootless-runtime"
+    path = name if "/" in name else shutil.which(name)
+    if not path or not os.access(path, os.X_OK):
+        raise UsageError(
+            f"OCI runtime {name!r} not found", hint="install runc or pass --runtime PATH"
+        )
+    return path
+
+
+@dataclass
+class Runtime:
+    path: str
+    root: str  # the runtime's state dir
+
+    @classmethod
+    def for_paths(cls, paths: Paths, path: str) -> Runtime:
+        return cls(path, str(paths.runtime / "oci"))
+
+    def base(self, log: str | None = None) -> list[str]:
+        if self.path == "rootless-runtime":
+            cmd = [sys.executable, "-m", "rootless.runtime", "--root", self.root]
+        else:
+            cmd = [self.path, "--root", self.root]
+        if log:
+            cmd += ["--log", log, "--log-format", "json"]
+        return cmd
+
+    def call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(
+            [*self.base(), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        if check and p.returncode != 0:
+            raise EngineError(f"runtime {' '.join(args[:1])} failed: {last_line(p.stderr)}")
+        return p
+
+    def kill(self, cid: str, signal: str, all_procs: bool = False) -> bool:
+        args = ["kill", *(["--all"] if all_procs else []), cid, signal]
+        return self.call(*args, check=False).returncode == 0
+
+    def delete(self, cid: str) -> None:
+        self.call("delete", "--force", cid, check=False)
+
+
+def last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "no error output"
+    line = lines[-1]
+    import json
+
+    try:
+        msg = json.loads(line).get("msg")
+        return str(msg) if msg else line
+    except (ValueError, AttributeError):
+        return line

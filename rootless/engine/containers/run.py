@@ -1,0 +1,71 @@
+"""run = create + start (+ attach, wait, and teardown/--rm in this process)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from rootless.engine.containers.attach import AttachSession, connect
+from rootless.engine.containers.cleanup import cleanup_locked, destroy
+from rootless.engine.containers.context import Ctx
+from rootless.engine.containers.create import create
+from rootless.engine.containers.launch import prestart
+from rootless.engine.containers.record import Record
+from rootless.engine.containers.start import start_locked
+from rootless.engine.runspec import RunSpec
+from rootless.errors import EngineError
+
+
+def run(ctx: Ctx, spec: RunSpec) -> tuple[Record, int | None]:
+    """Returns (record, exit code); exit code None when detached."""
+    pending = prestart()  # the monitor's interpreter starts while we create
+    try:
+        rec = create(ctx, spec)
+        try:
+            with ctx.store.lock(rec.id):
+                start_locked(ctx, rec, wait_attach=not spec.detach, pending=pending)
+        except EngineError:
+            if spec.remove:
+                with ctx.store.lock(rec.id), contextlib.suppress(EngineError):
+                    destroy(ctx, ctx.store.load(rec.id))
+            raise
+    finally:
+        pending.cancel()  # unused (an error before start): it exits
+    if spec.detach:
+        return rec, None
+    return rec, attach_and_wait(ctx, rec, stdin=spec.interactive)
+
+
+def signal_forwarder(ctx: Ctx, rec: Record) -> Callable[[int], None]:
+    def forward(sig: int) -> None:
+        ctx.runtime(rec).kill(rec.id, str(sig))
+
+    return forward
+
+
+def attach_and_wait(ctx: Ctx, rec: Record, *, stdin: bool) -> int | None:
+    sess = AttachSession(
+        connect(ctx.store.dir(rec.id)),
+        tty=rec.spec.tty,
+        stdin=stdin,
+        detach_keys=rec.spec.detach_keys,
+        on_signal=signal_forwarder(ctx, rec),
+    )
+    try:
+        code = sess.run()
+        if code is None:
+            return None
+        # Tear down here (we hold the engine already) while the monitor deletes the
+        # runtime's state, then let the monitor go.
+        with ctx.store.lock(rec.id):
+            try:
+                cur = ctx.store.load(rec.id)
+            except EngineError:
+                cur = None
+            if cur is None or cleanup_locked(ctx, cur, runtime_done=True):
+                if not sess.wait_runtime_deleted():
+                    ctx.runtime(rec).delete(rec.id)  # the monitor did not: do it here
+                sess.cleaned()
+        return code
+    finally:
+        sess.close()
