@@ -51,11 +51,18 @@ def unified_mountpoint() -> tuple[str, str | None]:
     return "none", None
 
 
+ENGINE_LEAF = "engine"  # where CgroupManager.prepare moves the delegated root's processes
+
+
 def own_cgroup() -> str | None:
+    """Our cgroup v2 path; the delegated root when we live in its `engine` leaf."""
     try:
         for line in Path("/proc/self/cgroup").read_text().splitlines():
             if line.startswith("0::"):
-                return line[3:]
+                path = line[3:]
+                if path.rstrip("/").endswith("/" + ENGINE_LEAF):
+                    return path.rstrip("/").rsplit("/", 1)[0] or "/"
+                return path
     except OSError:
         pass
     return None

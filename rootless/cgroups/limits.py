@@ -170,3 +170,63 @@ def apply(cgroup_dir: Path, limits: Limits) -> dict[str, str]:
             finally:
                 os.close(fd)
     return files
+
+
+_RATE_FIELDS = ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops")
+
+
+def to_dict(limits: Limits) -> dict[str, object]:
+    """The set fields only (what RunSpec.resources stores and `update` merges)."""
+    out: dict[str, object] = {}
+    for k, v in limits.__dict__.items():
+        if k in _RATE_FIELDS:
+            if v:
+                out[k] = [{"path": r.path, "rate": r.rate} for r in v]
+        elif v is not None:
+            out[k] = v
+    return out
+
+
+def from_dict(d: dict[str, object] | None) -> Limits:
+    kw: dict[str, object] = {}
+    for k, v in (d or {}).items():
+        if k not in Limits.__dataclass_fields__:
+            continue
+        if k in _RATE_FIELDS and isinstance(v, list):
+            kw[k] = [DeviceRate(str(r["path"]), int(r["rate"])) for r in v]
+        else:
+            kw[k] = v
+    return Limits(**kw)  # type: ignore[arg-type]
+
+
+def merge(old: Limits, new: Limits) -> Limits:
+    """`update`: the fields set in `new` replace those in `old`."""
+    d = to_dict(old)
+    d.update(to_dict(new))
+    return from_dict(d)
+
+
+def host_config(limits: Limits) -> dict[str, object]:
+    """Docker's inspect HostConfig fields for these limits (0 / "" / [] when unset)."""
+
+    def rates(rs: list[DeviceRate]) -> list[dict[str, object]]:
+        return [{"Path": r.path, "Rate": r.rate} for r in rs]
+
+    nano = round(limits.cpus * 1e9) if limits.cpus else 0
+    return {
+        "Memory": limits.memory or 0,
+        "MemorySwap": limits.memory_swap or 0,
+        "MemoryReservation": limits.memory_reservation or 0,
+        "NanoCpus": nano,
+        "CpuShares": limits.cpu_shares or 0,
+        "CpuQuota": limits.cpu_quota or 0,
+        "CpuPeriod": limits.cpu_period or 0,
+        "CpusetCpus": limits.cpuset_cpus or "",
+        "CpusetMems": limits.cpuset_mems or "",
+        "PidsLimit": limits.pids_limit or 0,
+        "BlkioWeight": limits.blkio_weight or 0,
+        "BlkioDeviceReadBps": rates(limits.device_read_bps),
+        "BlkioDeviceWriteBps": rates(limits.device_write_bps),
+        "BlkioDeviceReadIOps": rates(limits.device_read_iops),
+        "BlkioDeviceWriteIOps": rates(limits.device_write_iops),
+    }

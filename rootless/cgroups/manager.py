@@ -15,11 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rootless.cgroups.detect import CgroupInfo, detect
+from rootless.cgroups.detect import ENGINE_LEAF, CgroupInfo, detect
 from rootless.cgroups.limits import Limits, apply
 from rootless.errors import EngineError
 
-ENGINE_LEAF = "engine"
 CONTAINERS = "containers"
 
 

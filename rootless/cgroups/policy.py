@@ -8,10 +8,11 @@ config), it is an error, exit 125.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from rootless.cgroups.detect import CgroupInfo, detect
 from rootless.cgroups.limits import Limits
-from rootless.errors import EngineError
+from rootless.errors import EngineError, UsageError
 
 POLICIES = ("warn", "require")
 
@@ -46,3 +47,26 @@ def check(limits: Limits, policy: str = "warn", info: CgroupInfo | None = None) 
         file=sys.stderr,
     )
     return False
+
+
+ENGINE_CONF = "engine.conf"
+
+
+def resolve(flag: str | None, config_dir: Path) -> str:
+    """--cgroup-limits / ROOTLESS_CGROUP_LIMITS, else `cgroup_limits` in $config/engine.conf
+    (TOML, top level or under [engine]), else "warn"."""
+    if flag:
+        return flag
+    conf = config_dir / ENGINE_CONF
+    if not conf.is_file():
+        return "warn"
+    import tomllib
+
+    try:
+        data = tomllib.loads(conf.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{conf}: invalid TOML: {e}") from None
+    value = data.get("cgroup_limits", (data.get("engine") or {}).get("cgroup_limits", "warn"))
+    if value not in POLICIES:
+        raise UsageError(f"{conf}: cgroup_limits must be one of {', '.join(POLICIES)}: {value!r}")
+    return str(value)

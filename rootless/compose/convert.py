@@ -172,5 +172,5 @@ def _set_optional(conv: Converted, name: str, value: object, key: str) -> None:
         return
     if name in {f.name for f in fields(RunSpec)}:
         setattr(conv.spec, name, value)
-    elif name != "network_alias":  # aliases have a fallback (orchestrator.add_aliases)
+    else:
         conv.ignored.append(key)

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from rootless.compose import labels as L
 from rootless.compose import resources
-from rootless.compose.aliases import add_aliases
 from rootless.compose.convert import image_name, to_runspec
 from rootless.compose.model import Project, Service
 from rootless.compose.project_state import Existing, by_service, project_containers
@@ -268,9 +267,7 @@ class Orchestrator:
         state, _ = self.ctx.state(ex.record)
         if state in (S.RUNNING, S.PAUSED, S.RESTARTING):
             return
-        rec = start(self.ctx, ex.record.id)
-        conv = to_runspec(self.project, svc, ex.number)
-        add_aliases(self.paths, rec.id, conv.aliases)
+        start(self.ctx, ex.record.id)
         self.say(f"Container {ex.name}  Started")
 
     def _wait_dependencies(self, svc: Service, started: list[str]) -> None:
@@ -331,11 +328,9 @@ class Orchestrator:
         order = self.order(services, with_deps=False)
         have = by_service(self.containers(order))
         for name in order:
-            svc = self.project.services[name]
             for ex in have.get(name, []):
                 self.say(f"Container {ex.name}  Restarting")
-                rec = restart(self.ctx, ex.record.id, timeout)
-                add_aliases(self.paths, rec.id, to_runspec(self.project, svc, ex.number).aliases)
+                restart(self.ctx, ex.record.id, timeout)
                 self.say(f"Container {ex.name}  Started")
 
     # ---- up / down ---------------------------------------------------------------

@@ -16,9 +16,9 @@ from rootless.errors import UsageError
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 NETWORK_MODES_BUILTIN = ("none", "host")
-# `run` without --network. none: the fastest, needs nothing; the netstack's modes are
-# bridge, slirp4netns, NAME, container:NAME, host.
-DEFAULT_NETWORK = "none"
+# `run` without --network: the default bridge, as in Docker (published ports, container
+# to container by IP). Other modes: none, host, slirp4netns, NAME, container:NAME.
+DEFAULT_NETWORK = "bridge"
 
 
 @dataclass
@@ -64,6 +64,14 @@ class RunSpec:
     userns: str | None = None  # None | keep-id | nomap | host
     network: str = DEFAULT_NETWORK
     publish: list[str] = field(default_factory=list)  # -p specs, handled by the netstack
+    publish_all: bool = False  # -P: every EXPOSEd port to a free host port
+    port_driver: str | None = None  # --port-driver slirp4netns (with --network slirp4netns)
+    ip: str | None = None  # --ip on the first network
+    network_alias: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_option: list[str] = field(default_factory=list)
+    add_host: list[str] = field(default_factory=list)  # HOST:IP
     volumes: list[str] = field(default_factory=list)  # -v specs (engine/mounts.py)
     mounts: list[str] = field(default_factory=list)  # --mount specs (engine/mounts.py)
     volumes_from: list[str] = field(default_factory=list)  # --volumes-from CTR[:ro|:rw]

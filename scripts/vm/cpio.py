@@ -14,11 +14,41 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def unchecked_pyc(source: bytes, vm_path: str, cache: Path | None) -> bytes | None:
+    """Bytecode for `source` that the VM's Python (same minor version) uses without
+    checking the source's mtime: without it every command under TCG recompiles every
+    module it imports (seconds each); the VM's /opt is not writable by the test user."""
+    import hashlib
+    import importlib.util
+    from importlib import _bootstrap_external
+
+    key = hashlib.sha256(source + vm_path.encode()).hexdigest()
+    cached = cache / f"{key}.pyc" if cache else None
+    if cached and cached.exists():
+        return cached.read_bytes()
+    try:
+        code = compile(source, "/" + vm_path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+    data = bytes(
+        _bootstrap_external._code_to_hash_pyc(  # type: ignore[attr-defined]
+            code, importlib.util.source_hash(source), False
+        )
+    )
+    if cached:
+        cache.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(cached)
+    return data
+
+
 class CpioWriter:
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, pyc_cache: Path | None = None) -> None:
         self.out = out
         self.ino = 1
         self.seen: set[str] = set()
+        self.pyc_cache = pyc_cache
 
     def _pad(self, n: int) -> None:
         if n % 4:
@@ -97,9 +127,15 @@ class CpioWriter:
                     self.add(name, stat.S_IFIFO | perm, m.uid, m.gid)
 
     def add_tree(
-        self, src: Path, dest: str, uid: int = 0, gid: int = 0, exclude: tuple[str, ...] = ()
+        self,
+        src: Path,
+        dest: str,
+        uid: int = 0,
+        gid: int = 0,
+        exclude: tuple[str, ...] = (),
+        pyc: bool = False,
     ) -> None:
-        """Copy a host directory tree to `dest`, owned by uid:gid."""
+        """Copy a host directory tree to `dest`, owned by uid:gid (with bytecode if `pyc`)."""
         self.add_dirs(dest, uid, gid)
         for root, dirs, files in os.walk(src):
             dirs[:] = sorted(d for d in dirs if d not in exclude)
@@ -119,7 +155,21 @@ class CpioWriter:
                     self.add(f"{base}/{f}", stat.S_IFLNK | 0o777, uid, gid, os.readlink(p).encode())
                 elif p.is_file():
                     mode = 0o755 if os.access(p, os.X_OK) else 0o644
-                    self.add(f"{base}/{f}", stat.S_IFREG | mode, uid, gid, p.read_bytes())
+                    data = p.read_bytes()
+                    self.add(f"{base}/{f}", stat.S_IFREG | mode, uid, gid, data)
+                    if pyc and f.endswith(".py"):
+                        self._add_pyc(base, f, data, uid, gid)
+
+    def _add_pyc(self, base: str, name: str, source: bytes, uid: int, gid: int) -> None:
+        import sys
+
+        code = unchecked_pyc(source, f"{base}/{name}", self.pyc_cache)
+        if code is None:
+            return
+        tag = sys.implementation.cache_tag
+        if f"{base}/__pycache__" not in self.seen:
+            self.add(f"{base}/__pycache__", stat.S_IFDIR | 0o755, uid, gid)
+        self.add(f"{base}/__pycache__/{name[:-3]}.{tag}.pyc", stat.S_IFREG | 0o644, uid, gid, code)
 
     def add_dirs(self, path: str, uid: int = 0, gid: int = 0) -> None:
         parts = path.strip("/").split("/")

@@ -4,6 +4,26 @@
 # as that user, print the exit status, power off.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
+# Stage 1: the initramfs root ("rootfs") cannot be pivot_root'ed away from, which every
+# container runtime does. Re-root onto a tmpfs whose directories are bind mounts of the
+# initramfs' (no copying) and run this script again there. The tmpfs is moved onto /
+# (as switch_root does, minus deleting rootfs): a mere chroot would forbid user namespaces.
+if [ ! -e /.rerooted ]; then
+  mount -t tmpfs -o mode=755 reroot /mnt
+  for d in /*; do
+    n=${d#/}
+    case $n in
+      mnt | proc | sys | dev) mkdir -p "/mnt/$n" ;;
+      *) if [ -d "$d" ] && [ ! -L "$d" ]; then
+           mkdir "/mnt/$n" && mount --rbind "$d" "/mnt/$n"
+         else
+           cp -a "$d" /mnt/
+         fi ;;
+    esac
+  done
+  : > /mnt/.rerooted
+  cd /mnt && mount --move . / && exec chroot . /init
+fi
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
@@ -16,6 +36,8 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 hostname rootless-vm
 for m in /usr/lib/modules/extra/*.ko; do [ -e "$m" ] && insmod "$m" 2>/dev/null; done
 chmod 0666 /dev/fuse /dev/net/tun 2>/dev/null
+# The test disk: readable by the test user, as for a member of group disk.
+chmod 0666 /dev/vda 2>/dev/null
 ip link set lo up
 
 U=rootless-test

@@ -35,13 +35,25 @@ TRIM = (
     "var/lib/apt/lists",
     "usr/share/zoneinfo",
 )
+# Inserted in this order (dependencies first): /init insmods them by their index prefix.
 MODULES = (
     "fs/overlayfs/overlay.ko",
     "fs/fuse/fuse.ko",
     "drivers/net/tun.ko",
     "drivers/net/veth.ko",
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko",
+    "drivers/virtio/virtio_pci.ko",
+    "drivers/block/virtio_blk.ko",
 )
 TEST_UID = 1001
+# The busybox OCI layout (scripts/make-test-images.sh), loaded by tests/vm with `rootless load`.
+TEST_IMAGES = Path(
+    os.environ.get("ROOTLESS_TEST_IMAGES", Path.home() / ".cache" / "rootless-test-images")
+)
+DISK_MB = 32  # the virtio disk (/dev/vda) the io.max tests read
 
 
 def log(msg: str) -> None:
@@ -93,7 +105,7 @@ def base_cpio() -> Path:
 def overlay_cpio(path: Path, cmd: str, kver: str) -> None:
     site = Path(sysconfig.get_paths()["purelib"])
     with open(path, "wb") as f:
-        w = CpioWriter(f)
+        w = CpioWriter(f, pyc_cache=CACHE / "pyc")
         w.add_file("init", (REPO / "scripts/vm/init.sh").read_bytes(), 0o755)
         w.add_file("etc/rootless-vm-cmd", cmd.encode())
         u = "rootless-test"
@@ -111,17 +123,26 @@ def overlay_cpio(path: Path, cmd: str, kver: str) -> None:
         w.add_tree(
             REPO,
             "opt/rootless",
-            exclude=(".git", "__pycache__", ".mypy_cache", ".ruff_cache", "build"),
+            exclude=(".git", "__pycache__", ".mypy_cache", ".ruff_cache"),
+            pyc=True,
         )
         w.add_tree(
-            site, "opt/pylib", exclude=("__pycache__", "mypy", "mypyc", "ruff", "pip", "setuptools")
+            site,
+            "opt/pylib",
+            exclude=("__pycache__", "mypy", "mypyc", "ruff", "pip", "setuptools"),
+            pyc=True,
         )
         moddir = Path(f"/lib/modules/{kver}/kernel")
         w.add_dirs("usr/lib/modules/extra")
-        for rel in MODULES:
+        for i, rel in enumerate(MODULES):
             for cand in (moddir / rel, moddir / (rel + ".xz")):
                 if cand.exists() and cand.suffix == ".ko":
-                    w.add_file(f"usr/lib/modules/extra/{cand.name}", cand.read_bytes())
+                    w.add_file(f"usr/lib/modules/extra/{i:02d}-{cand.name}", cand.read_bytes())
+        busybox = TEST_IMAGES / "busybox"
+        if (busybox / "index.json").is_file():
+            w.add_tree(busybox, "opt/images/busybox")
+        else:
+            log(f"no busybox layout at {busybox}: run scripts/make-test-images.sh first")
         w.close()
 
 
@@ -147,6 +168,9 @@ def main() -> int:
             for part in (base, over):
                 with open(part, "rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
+        disk = work / "disk.raw"
+        with open(disk, "wb") as f:
+            f.write(os.urandom(DISK_MB << 20))
         qemu = [
             "qemu-system-x86_64",
             "-accel",
@@ -161,6 +185,8 @@ def main() -> int:
             str(k),
             "-initrd",
             str(initrd),
+            "-drive",
+            f"file={disk},if=virtio,format=raw",
             "-append",
             "console=ttyS0 panic=-1 rdinit=/init" + ("" if args.verbose else " quiet"),
         ]

@@ -14,6 +14,9 @@ from rootless.engine.runspec import RunSpec
 
 def create(ctx: Ctx, spec: RunSpec) -> Record:
     bundle.validate(spec)
+    from rootless.engine.mounts import check_references
+
+    check_references(ctx.paths, spec)  # --volumes-from names a container that exists
     runtime_path = ociruntime.select(spec.runtime)
     image = rootfs.find_image(ctx.paths, spec.image, spec.pull)
     command = bundle.process_args(spec, image.config)

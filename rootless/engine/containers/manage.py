@@ -69,8 +69,15 @@ def top(ctx: Ctx, ref: str) -> list[dict[str, str]]:
 
 
 def port(ctx: Ctx, ref: str) -> list[str]:
+    """Published ports as `podman port` prints them: 80/tcp -> 0.0.0.0:8080."""
+    from rootless.engine.network_hook import ports
+
     cid = ctx.store.resolve(ref)
-    return list(ctx.store.load(cid).spec.publish)
+    out = []
+    for p in ports(ctx.paths, cid):
+        host_ip = p.get("host_ip") or "0.0.0.0"
+        out.append(f"{p['container_port']}/{p.get('proto', 'tcp')} -> {host_ip}:{p['host_port']}")
+    return out
 
 
 def prune(ctx: Ctx) -> list[str]:

@@ -146,20 +146,24 @@ def inspect(ctx: Ctx, rec: Record) -> dict[str, Any]:
             "Binds": spec.volumes,
             **_resources(spec),  # cgroups: Memory, NanoCpus, CpuShares, PidsLimit, ...
         },
-        "Mounts": [
-            {
-                "Type": "bind",
-                "Source": v.split(":")[0],
-                "Destination": v.split(":")[1],
-                "RW": not v.endswith(":ro"),
-            }
-            for v in spec.volumes
-        ],
-        "NetworkSettings": {
-            "Networks": {spec.network: {}} if spec.network not in ("none", "host") else {},
-            "Ports": {},
-            "SandboxKey": rec.netns,
-            "IPAddress": "",
-        },
+        "Mounts": _mounts(ctx, rec),
+        "NetworkSettings": _network_settings(ctx, rec),
         "GraphDriver": {"Name": rec.storage_driver, "Data": {"MergedDir": rec.rootfs}},
     }
+
+
+def _mounts(ctx: Ctx, rec: Record) -> list[dict[str, Any]]:
+    from rootless.engine.mounts import inspect_mounts
+
+    return inspect_mounts(ctx.paths, rec.id, rec.spec, rec.image_config or {})
+
+
+def _network_settings(ctx: Ctx, rec: Record) -> dict[str, Any]:
+    if rec.spec.network in ("none", "host"):
+        return {"Networks": {}, "Ports": {}, "SandboxKey": rec.netns, "IPAddress": ""}
+    from rootless.engine.network_hook import settings
+
+    out = settings(ctx.paths, rec.id)
+    first: dict[str, Any] = next(iter(out.get("Networks", {}).values()), {})
+    out.setdefault("IPAddress", first.get("IPAddress", ""))
+    return out
