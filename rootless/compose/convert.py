@@ -152,10 +152,23 @@ def to_runspec(
     _set_optional(conv, "dns", list(service.dns), "dns")
     _set_optional(conv, "dns_search", list(service.dns_search), "dns_search")
     _set_optional(conv, "add_host", [f"{h}:{ip}" for h, ip in service.extra_hosts], "extra_hosts")
-    limits = service.deploy.limits
-    if limits.memory or limits.cpus or limits.pids or service.mem_limit or service.cpus:
-        conv.ignored.append("deploy.resources.limits")
+    conv.spec.resources = resources(service)
     return conv
+
+
+def resources(service: Service) -> dict[str, object]:
+    """deploy.resources.limits (and the legacy mem_limit/cpus/pids_limit) as RunSpec
+    resources; the engine applies them to the container's cgroup, or warns."""
+    from rootless.cgroups.limits import Limits, to_dict
+
+    lim = service.deploy.limits
+    return to_dict(
+        Limits(
+            memory=lim.memory or service.mem_limit,
+            cpus=lim.cpus or service.cpus,
+            pids_limit=lim.pids or service.pids_limit,
+        )
+    )
 
 
 def _volumes_from(project: Project, item: str) -> str:

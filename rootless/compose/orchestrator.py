@@ -22,6 +22,7 @@ from rootless.compose.project_state import Existing, by_service, project_contain
 from rootless.engine.containers.context import Ctx
 from rootless.engine.containers.record import Record
 from rootless.engine.containers.state import ContainerState
+from rootless.engine.runspec import RunSpec
 from rootless.errors import EngineError, NotFound, UsageError
 from rootless.paths import Paths
 
@@ -210,23 +211,21 @@ class Orchestrator:
                 f"{svc.name}:{key}",
                 f"service {svc.name}: {key} is not supported yet and was ignored",
             )
-        self._check_limits(svc)
+        self._check_limits(conv.spec)
         return create(self.ctx, conv.spec)
 
-    def _check_limits(self, svc: Service) -> None:
-        """deploy.resources.limits go to cgroups where delegated; warn once otherwise."""
-        lim = svc.deploy.limits
-        memory = lim.memory or svc.mem_limit
-        cpus = lim.cpus or svc.cpus
-        pids = lim.pids or svc.pids_limit
-        if not (memory or cpus or pids) or "limits" in self._warned:
+    def _check_limits(self, spec: RunSpec) -> None:
+        """Limits go to the container's cgroup where delegated; else warn once (or fail
+        with cgroup_limits = "require")."""
+        if not spec.resources or "limits" in self._warned:
             return
         self._warned.add("limits")
-        from rootless.cgroups.limits import Limits
-        from rootless.cgroups.policy import check
+        import os
 
-        if check(Limits(memory=memory, cpus=cpus, pids_limit=pids), "warn"):
-            self.say(f"WARN: service {svc.name}: the engine does not apply cgroup limits yet")
+        from rootless.cgroups.policy import resolve
+        from rootless.engine.cgroups_hook import check_spec
+
+        check_spec(spec, resolve(os.environ.get("ROOTLESS_CGROUP_LIMITS"), self.paths.config))
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
