@@ -122,8 +122,22 @@ def call_in(path: str | os.PathLike[str], fn: Callable[[], T]) -> T:
     return result[0]
 
 
+SYSTEM_TOOL_DIRS = "/usr/sbin:/sbin:/usr/bin:/bin"
+
+
+def system_tool(name: str) -> str:
+    """Absolute path of an admin tool (nft lives in /usr/sbin, which an ordinary user's
+    PATH usually lacks)."""
+    import shutil
+
+    path = os.environ.get("PATH", "") + ":" + SYSTEM_TOOL_DIRS
+    return shutil.which(name, path=path) or name
+
+
 def run_in(path: str | os.PathLike[str], argv: Sequence[str], **kw: Any) -> Any:
     """subprocess.run inside the namespace at `path` (for nft/ip)."""
+    if "/" not in argv[0]:
+        argv = [system_tool(argv[0]), *argv[1:]]
     fd = os.open(path, os.O_RDONLY)
     try:
         return subprocess.run(argv, preexec_fn=lambda: setns(fd), pass_fds=(fd,), **kw)

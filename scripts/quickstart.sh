@@ -25,5 +25,12 @@ runuser -u "$USER_NAME" -- env -i HOME="$home" USER="$USER_NAME" \
   XDG_RUNTIME_DIR="/run/user/$uid" bash -c "
     set -e
     bash '$run_src/scripts/install.sh'
-    rootless info
+    rootless info | tail -n 8
+    # An image built offline from Debian's busybox-static (no registry needed), then a
+    # real container from it.
+    img=\$(mktemp -d)
+    python3 '$run_src/scripts/testimages/build.py' busybox \$img/busybox
+    rootless load -q -i \$img/busybox
+    rm -rf \$img
+    rootless run --rm busybox echo hello from a rootless container
   "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from typing import Any
 
@@ -174,7 +173,10 @@ def cli(
         import os
 
         os.environ["ROOTLESS_STORAGE_DRIVER"] = storage_driver
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
+    if log_level != "warning":  # logging costs start-up time; load it only when asked
+        import logging
+
+        logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
     ctx.obj = {
         "root": root,
         "runroot": runroot,

@@ -94,7 +94,10 @@ def gather(paths: Paths) -> dict[str, Any]:
             "filesystem": datafs.to_dict(),
             "storage_driver": choose_storage_driver(overlay, fuse),
         },
-        "network": {"mode": "slirp4netns" if slirp.ok else "none"},
+        "network": {
+            "default": "bridge",
+            "outbound": "slirp4netns" if slirp.ok else "none (slirp4netns unavailable)",
+        },
     }
 
 
