@@ -59,8 +59,9 @@ def test_flask_restful_redis_app(rl: Env, debian_image: str, tmp_path: Path) -> 
     (ctx / "app.py").write_text(FLASK_APP)
     (ctx / "Dockerfile").write_text(
         "FROM debian:bookworm\n"
-        "RUN --mount=type=cache,target=/var/cache/apt/archives apt-get update"
-        " && apt-get install -y --no-install-recommends python3-flask"
+        "RUN --mount=type=cache,target=/var/cache/apt/archives"
+        " apt-get -o Acquire::Retries=3 update"
+        " && apt-get -o Acquire::Retries=3 install -y --no-install-recommends python3-flask"
         " python3-flask-restful python3-redis && rm -rf /var/lib/apt/lists/*\n"
         "WORKDIR /app\n"
         "COPY app.py .\n"
