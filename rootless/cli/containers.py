@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from rootless.cli.common import for_each
 from rootless.cli.main import paths_from
 
 
@@ -16,23 +17,6 @@ def _ctx(ctx: click.Context) -> Any:
     from rootless.engine.containers.context import open_ctx
 
     return open_ctx(paths_from(ctx))
-
-
-def _each(refs: tuple[str, ...], fn: Any) -> None:
-    """Apply fn to each ref; report failures one line each, exit 125 if any failed."""
-    from rootless.errors import EngineError
-
-    failed: EngineError | None = None
-    for ref in refs:
-        try:
-            out = fn(ref)
-            if out is not None:
-                click.echo(out)
-        except EngineError as e:
-            click.echo(f"Error: {e.line()}", err=True)
-            failed = e
-    if failed is not None:
-        sys.exit(failed.exit_code)
 
 
 @click.command(help="Start one or more stopped containers.")
@@ -51,7 +35,7 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers: tuple
         rec = start_container(e, containers[0], wait_attach=True)
         code = attach_and_wait(e, rec, stdin=interactive)
         sys.exit(code or 0)
-    _each(containers, lambda r: (start_container(e, r), r)[1])
+    for_each(containers, lambda r: (start_container(e, r), r)[1])
 
 
 @click.command(help="List containers.")
@@ -182,7 +166,7 @@ def stop(ctx: click.Context, timeout: int | None, all_: bool, containers: tuple[
     refs = tuple(r.id for r in e.store.records()) if all_ else containers
     if not refs and not all_:
         raise click.UsageError("stop needs a container (or -a)")
-    _each(refs, lambda r: (stop_container(e, r, timeout), r if not all_ else r[:12])[1])
+    for_each(refs, lambda r: (stop_container(e, r, timeout), r if not all_ else r[:12])[1])
 
 
 @click.command(help="Send a signal to running containers.")
@@ -193,7 +177,7 @@ def kill(ctx: click.Context, sig: str, containers: tuple[str, ...]) -> None:
     from rootless.engine.containers.stop import kill as kill_container
 
     e = _ctx(ctx)
-    _each(containers, lambda r: (kill_container(e, r, sig), r)[1])
+    for_each(containers, lambda r: (kill_container(e, r, sig), r)[1])
 
 
 @click.command(help="Remove containers.")
@@ -216,7 +200,7 @@ def rm(
         cid = remove(e, ref, force=force, volumes=volumes)
         return (cid if all_ else ref) if cid else None
 
-    _each(refs, one)
+    for_each(refs, one)
 
 
 @click.command(help="Wait for containers to stop; print their exit codes.")
@@ -226,7 +210,7 @@ def wait(ctx: click.Context, containers: tuple[str, ...]) -> None:
     from rootless.engine.containers.wait import wait as wait_container
 
     e = _ctx(ctx)
-    _each(containers, lambda r: str(wait_container(e, r)))
+    for_each(containers, lambda r: str(wait_container(e, r)))
 
 
 @click.command(help="Attach to a running container's stdio.")
@@ -323,7 +307,7 @@ def restart(ctx: click.Context, timeout: int | None, containers: tuple[str, ...]
     from rootless.engine.containers.manage import restart as restart_container
 
     e = _ctx(ctx)
-    _each(containers, lambda r: (restart_container(e, r, timeout), r)[1])
+    for_each(containers, lambda r: (restart_container(e, r, timeout), r)[1])
 
 
 @click.command(help="Pause all processes of containers.")
@@ -333,7 +317,7 @@ def pause(ctx: click.Context, containers: tuple[str, ...]) -> None:
     from rootless.engine.containers.pause import pause as pause_container
 
     e = _ctx(ctx)
-    _each(containers, lambda r: (pause_container(e, r), r)[1])
+    for_each(containers, lambda r: (pause_container(e, r), r)[1])
 
 
 @click.command(help="Resume paused containers.")
@@ -343,7 +327,7 @@ def unpause(ctx: click.Context, containers: tuple[str, ...]) -> None:
     from rootless.engine.containers.pause import unpause as unpause_container
 
     e = _ctx(ctx)
-    _each(containers, lambda r: (unpause_container(e, r), r)[1])
+    for_each(containers, lambda r: (unpause_container(e, r), r)[1])
 
 
 @click.command(help="List a container's published ports.")

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from rootless.cli.common import for_each
 from rootless.cli.main import paths_from
 
 
@@ -50,20 +51,6 @@ def _table(header: list[str], body: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-
-
-def _fail_each(refs: tuple[str, ...], fn: Any) -> None:
-    from rootless.errors import EngineError
-
-    failed: EngineError | None = None
-    for ref in refs:
-        try:
-            fn(ref)
-        except EngineError as e:
-            click.echo(f"Error: {e.line()}", err=True)
-            failed = e
-    if failed is not None:
-        sys.exit(failed.exit_code)
 
 
 # ---- images / image ls ----
@@ -144,7 +131,7 @@ def inspect(ctx: click.Context, fmt: str | None, refs: tuple[str, ...]) -> None:
     from rootless.engine import images as svc
 
     out: list[dict[str, Any]] = []
-    _fail_each(refs, lambda r: out.append(svc.inspect(paths_from(ctx), r)))
+    for_each(refs, lambda r: out.append(svc.inspect(paths_from(ctx), r)))
     if fmt and fmt != "json":
         for d in out:
             click.echo(_render(fmt, d))
@@ -181,7 +168,7 @@ def rmi(ctx: click.Context, force: bool, all_: bool, refs: tuple[str, ...]) -> N
         for it in items:
             click.echo(f"Untagged: {it}" if what == "untagged" else f"Deleted: {it}")
 
-    _fail_each(refs, one)
+    for_each(refs, one)
 
 
 @click.command(help="Remove unused images (dangling only, unless -a).")

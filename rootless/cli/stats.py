@@ -146,7 +146,7 @@ def stats(
 def update(ctx: click.Context, containers: tuple[str, ...], **kw: Any) -> None:
     from rootless.cgroups.flags import limits_from_flags
     from rootless.cgroups.policy import resolve
-    from rootless.cli.containers import _each
+    from rootless.cli.common import for_each as _each
     from rootless.engine.cgroups_hook import update as update_container
     from rootless.engine.containers.context import open_ctx
     from rootless.errors import UsageError

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from rootless.cli.common import for_each
 from rootless.cli.main import paths_from
 
 
@@ -35,23 +36,6 @@ def _store(ctx: click.Context, *, userns: bool) -> Any:
         ensure_dirs(paths)
         enter(paths)
     return VolumeStore(paths)
-
-
-def _each(names: tuple[str, ...], fn: Any) -> None:
-    """Apply fn to each name; one line per failure, exit 125 if any failed."""
-    from rootless.errors import EngineError
-
-    failed: EngineError | None = None
-    for name in names:
-        try:
-            out = fn(name)
-            if out is not None:
-                click.echo(out)
-        except EngineError as e:
-            click.echo(f"Error: {e.line()}", err=True)
-            failed = e
-    if failed is not None:
-        sys.exit(failed.exit_code)
 
 
 @click.group(help="Manage volumes.")
@@ -179,7 +163,7 @@ def rm(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
             raise
         return name
 
-    _each(names, one)
+    for_each(names, one)
 
 
 volume.add_command(rm, "remove")

@@ -188,12 +188,8 @@ def _seccomp(spec: RunSpec) -> dict[str, Any] | None:
             prof = json.load(f)
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot load seccomp profile {path}: {e}") from None
-    if "archMap" in prof and "architectures" not in prof:  # Docker's profile format
-        arches = []
-        for m in prof.pop("archMap"):
-            arches.append(m["architecture"])
-            arches.extend(m.get("subArchitectures", []))
-        prof["architectures"] = arches
+    if not isinstance(prof, dict):
+        raise UsageError(f"cannot load seccomp profile {path}: not a JSON object")
     return prof
 
 
@@ -223,8 +219,11 @@ def _mounts(spec: RunSpec, ctx: BundleContext) -> list[dict[str, Any]]:
             "options": ["nosuid", "noexec", "nodev"],
         },
     ]
-    if spec.network == "host":
-        # sysfs may only be mounted by the owner of the network namespace.
+    # sysfs may only be mounted by the user namespace owning the network namespace: not
+    # ours with the host's network, nor a nested one (--userns keep-id/nomap) joining a
+    # network namespace the engine made (bridge, slirp4netns, NAME): bind the host's /sys.
+    nested_userns = spec.userns in ("keep-id", "nomap")
+    if spec.network == "host" or (nested_userns and spec.network != "none"):
         mounts.append(
             {
                 "destination": "/sys",
@@ -358,7 +357,9 @@ def make_config(spec: RunSpec, ctx: BundleContext) -> dict[str, Any]:
         linux["readonlyPaths"] = list(READONLY_PATHS)
     sec = _seccomp(spec)
     if sec:
-        linux["seccomp"] = sec
+        from rootless.engine.seccomp_profile import render
+
+        linux["seccomp"] = render(sec, caps)
     return {
         "ociVersion": "1.0.2",
         "process": process,

@@ -14,16 +14,9 @@ _LABEL = re.compile(r'\{\{\s*index\s+\.Labels\s+"([^"]+)"\s*\}\}')
 
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, val = item.partition("=")
-        if not sep or key not in FILTER_KEYS:
-            raise UsageError(
-                f"invalid filter {item!r}",
-                hint=f"use KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}",
-            )
-        out.setdefault(key, []).append(val)
-    return out
+    from rootless.engine.filters import parse_filters as parse
+
+    return parse(items, FILTER_KEYS)
 
 
 def matches(row: dict[str, Any], filters: dict[str, list[str]]) -> bool:
