@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -228,3 +228,22 @@ def remove_tree(path: Path) -> None:
         path.unlink(missing_ok=True)
         return
     shutil.rmtree(path, onerror=onerror)
+
+
+def unmount_all(merged: Path, mounted: Callable[[Path], bool] = os.path.ismount) -> None:
+    """Unmount `merged` until nothing is mounted there (stacked mounts included); a busy
+    mount is detached lazily, as the kernel frees it once its last user goes."""
+    import errno
+
+    from rootless import syscalls
+
+    while mounted(merged):
+        try:
+            syscalls.umount2(merged, 0)
+        except OSError as e:
+            if e.errno == errno.EBUSY:
+                syscalls.umount2(merged, syscalls.MNT_DETACH)
+            elif e.errno in (errno.EINVAL, errno.ENOENT):
+                break
+            else:
+                raise

@@ -25,10 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from rootless import syscalls
 from rootless.errors import NotFound
 from rootless.fsutil import atomic_write
-from rootless.storage.driver import DriverStatus, StorageError, remove_tree
+from rootless.storage.driver import DriverStatus, StorageError, remove_tree, unmount_all
 from rootless.storage.overlay import OverlayDriver
 
 MOUNT_TIMEOUT = 20.0
@@ -162,16 +161,7 @@ class FuseDriver(OverlayDriver):
 
 def _stop(merged: Path, pid: int | None) -> None:
     """Unmount `merged` (which ends its daemon) and wait for the daemon to be gone."""
-    while os.path.ismount(merged) or _dead_mount(merged):
-        try:
-            syscalls.umount2(merged, 0)
-        except OSError as e:
-            if e.errno == errno.EBUSY:
-                syscalls.umount2(merged, syscalls.MNT_DETACH)
-            elif e.errno in (errno.EINVAL, errno.ENOENT):
-                break
-            else:
-                raise
+    unmount_all(merged, lambda p: os.path.ismount(p) or _dead_mount(p))
     if pid is None:
         return
     deadline = time.monotonic() + STOP_TIMEOUT
