@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -176,8 +177,18 @@ def run(ctx: click.Context, **kw: Any) -> None:
         if spec.detach:
             click.echo(rec.id)
         return
-    sys.stdout.flush()
-    sys.exit(code)
+    exit_now(code)
+
+
+def exit_now(code: int) -> NoReturn:
+    """The container is gone and the output written: skip the interpreter's teardown
+    (freeing every module of the engine costs tens of ms on a busy machine)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 @click.command(context_settings=CTX, help="Create a container without starting it.")

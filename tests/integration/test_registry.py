@@ -81,6 +81,10 @@ def test_pull_insecure_http_short_name_and_digest(reg_env: Env, plain_registry: 
     assert _digest_of(reg_env, f"{reg.host}/busybox:latest") == want
     images = reg_env.run("images", "--format", "json", check=True)
     assert f"{reg.host}/busybox" in images.out
+    # What skopeo pushed, we run.
+    ran = reg_env.run("run", "--rm", "--network", "none", "busybox", "echo", "pulled-and-ran")
+    assert ran.rc == 0, ran.err
+    assert ran.out.strip() == "pulled-and-ran"
     # By digest, and a second pull that finds every layer present.
     res = reg_env.run("pull", "-q", f"{reg.host}/library/busybox@{want}")
     assert res.rc == 0, res.err

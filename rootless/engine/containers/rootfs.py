@@ -69,8 +69,13 @@ def create(paths: Paths, cid: str, image: ImageInfo) -> str:
     return str(drv.name)
 
 
-def mount(paths: Paths, cid: str, driver_name: str) -> str:
-    return str(driver(paths, driver_name).mount(cid))
+def mount(paths: Paths, cid: str, driver_name: str, *, discard: bool = False) -> str:
+    """discard: the upper dir is thrown away when the container stops (--rm), so the
+    overlay driver may skip syncing it (`volatile`): no flush at unmount."""
+    drv = driver(paths, driver_name)
+    if discard and drv.name == "overlay":
+        return str(drv.mount(cid, volatile=True))
+    return str(drv.mount(cid))
 
 
 def unmount(paths: Paths, cid: str, driver_name: str) -> None:

@@ -57,14 +57,24 @@ def attach_and_wait(ctx: Ctx, rec: Record, *, stdin: bool) -> int | None:
             return None
         # Tear down here (we hold the engine already) while the monitor deletes the
         # runtime's state, then let the monitor go.
+        waited = False
+
+        def runtime_deleted() -> None:
+            nonlocal waited
+            waited = True
+            if not sess.wait_runtime_deleted():
+                ctx.runtime(rec).delete(rec.id)  # the monitor did not: do it here
+
         with ctx.store.lock(rec.id):
             try:
                 cur = ctx.store.load(rec.id)
             except EngineError:
                 cur = None
-            if cur is None or cleanup_locked(ctx, cur, runtime_done=True):
-                if not sess.wait_runtime_deleted():
-                    ctx.runtime(rec).delete(rec.id)  # the monitor did not: do it here
+            if cur is None or cleanup_locked(
+                ctx, cur, runtime_done=True, runtime_wait=runtime_deleted
+            ):
+                if not waited:
+                    runtime_deleted()
                 sess.cleaned()
         return code
     finally:

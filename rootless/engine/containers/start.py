@@ -44,7 +44,7 @@ def _full_idmap() -> bool:
 
 def prepare(ctx: Ctx, rec: Record, d: ContainerDir) -> None:
     """Everything the runtime needs on disk: mounted rootfs, network, bundle."""
-    rec.rootfs = rootfs.mount(ctx.paths, rec.id, rec.storage_driver)
+    rec.rootfs = rootfs.mount(ctx.paths, rec.id, rec.storage_driver, discard=rec.spec.remove)
     # cgroups: the container's cgroup (only when a cgroup v2 subtree is delegated to us);
     # the monitor moves the container's init into it before the runtime starts it.
     from rootless.engine import cgroups_hook
