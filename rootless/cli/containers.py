@@ -400,5 +400,26 @@ def diff(ctx: click.Context, container_ref: str) -> None:
         click.echo(f"{kind} {path}")
 
 
+@click.command(help="Export a container's filesystem as a tar archive.")
+@click.argument("container_ref")
+@click.option("-o", "--output", type=click.Path(), help="Write to a file instead of stdout.")
+@click.pass_context
+def export(ctx: click.Context, container_ref: str, output: str | None) -> None:
+    from rootless.engine.containers.export import export as do_export
+    from rootless.errors import UsageError
+
+    if output is None:
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write a tar archive to a terminal", hint="use -o FILE")
+        do_export(_ctx(ctx), container_ref, sys.stdout.buffer)
+        return
+    from rootless.fsutil import atomic_output
+
+    e = _ctx(ctx)  # join the user namespace before creating the file
+    with atomic_output(output) as f:
+        do_export(e, container_ref, f)
+
+
 container.add_command(cp)
 container.add_command(diff)
+container.add_command(export)

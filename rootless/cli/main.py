@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "port": "rootless.cli.containers:port",
     "cp": "rootless.cli.containers:cp",
     "diff": "rootless.cli.containers:diff",
+    "export": "rootless.cli.containers:export",
     "container": "rootless.cli.containers:container",
     "info": "rootless.cli.info:info",
     "pull": "rootless.cli.registry:pull",
@@ -58,6 +59,7 @@ COMMANDS: dict[str, str] = {
 
 # Short help for the listing, so `rootless --help` imports no command module.
 HELP: dict[str, str] = {
+    "export": "Export a container's filesystem as a tar archive.",
     "pull": "Pull an image from a registry.",
     "push": "Push an image to a registry.",
     "login": "Log in to a registry.",
