@@ -161,6 +161,10 @@ def build(
     b = svc.build
     context = Path(b.context)
     dockerfile = b.dockerfile
+    if dockerfile == "Dockerfile" and not (context / dockerfile).is_file():
+        # The spec's default name; let the builder look for `dockerfile` (the course's
+        # spelling) and Containerfile as `rootless build` does.
+        dockerfile = None
     if dockerfile and not Path(dockerfile).is_absolute():
         dockerfile = str(context / dockerfile)
     name = image_name(project, svc)

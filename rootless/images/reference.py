@@ -114,3 +114,23 @@ def lookup_candidates(text: str) -> list[str]:
         return [ref.tagged]
     local = parse(text, default_registry=LOCALHOST)
     return [ref.tagged, local.tagged]
+
+
+def names_short(text: str) -> bool:
+    """True when `text` names no registry (`busybox`, `user/app:1`)."""
+    first, sep, _ = text.partition("/")
+    return not sep or not ("." in first or ":" in first or first == LOCALHOST)
+
+
+def short_match(text: str, name: str) -> bool:
+    """Does the stored `name` (registry/repo:tag) answer the short name `text`? True for
+    any registry: an image pulled through a search registry in registries.conf
+    (`127.0.0.1:5000/busybox:latest`) is found again as `busybox`, as in Podman."""
+    want = parse(text, default_registry=LOCALHOST)
+    have = parse(name)
+    repo = (
+        have.repository.removeprefix("library/")
+        if have.registry == DEFAULT_REGISTRY
+        else (have.repository)
+    )
+    return repo == want.repository and (have.tag or DEFAULT_TAG) == (want.tag or DEFAULT_TAG)

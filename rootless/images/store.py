@@ -22,7 +22,6 @@ rootfs.diff_ids.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -98,6 +97,8 @@ class Index:
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
     """OCI ChainID of each layer stack, as hex, bottom-first."""
+    import hashlib  # lazily: libcrypto costs `run` 5-30 ms, and it never hashes
+
     out: list[str] = []
     prev = ""
     for d in diff_ids:
@@ -199,6 +200,8 @@ class ImageStore:
         """Copy a stream into the store, verifying `expected`; returns (digest, size)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.blobs.mkdir(parents=True, exist_ok=True)
+        import hashlib
+
         sha = hashlib.sha256()
         size = 0
         tmp = self.tmp / f"{os.getpid()}-{time.monotonic_ns()}"
@@ -282,6 +285,21 @@ class ImageStore:
             for iid, rec in idx.images.items():
                 if cand in rec.get("names", []):
                     return iid
+        if candidates and reference.names_short(ref):
+            hits = sorted(
+                {
+                    iid
+                    for iid, rec in idx.images.items()
+                    if any(reference.short_match(ref, n) for n in rec.get("names", []))
+                }
+            )
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise Conflict(
+                    f"short name {ref!r} matches several images",
+                    hint="give the full name (registry/repository:tag)",
+                )
         if reference.is_id_prefix(ref):
             hits = [iid for iid in idx.images if iid.startswith(r)]
             if len(hits) == 1:
@@ -520,6 +538,8 @@ class ImageStore:
             except (NotFound, CorruptBlob, KeyError, ValueError) as e:
                 problems.append(f"image {iid[:12]}: {e}")
         if verify_blobs and self.blobs.is_dir():
+            import hashlib
+
             for p in self.blobs.iterdir():
                 with open(p, "rb") as f:
                     if hashlib.file_digest(f, "sha256").hexdigest() != p.name:

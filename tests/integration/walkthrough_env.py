@@ -160,8 +160,10 @@ def build_images(*names: str) -> None:
 def walk_registry_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalkRegistry]:
     need(shutil.which("docker-registry"), "docker-registry", "apt-get install docker-registry")
     need(shutil.which("skopeo"), "skopeo", "apt-get install skopeo")
-    with run_registry(tmp_path_factory.mktemp("walkthrough-registry")) as reg:
+    workdir = tmp_path_factory.mktemp("walkthrough-registry")
+    with run_registry(workdir) as reg:
         yield WalkRegistry(reg)
+    shutil.rmtree(workdir / "storage", ignore_errors=True)  # hundreds of MB of blobs
 
 
 @pytest.fixture(name="walk")

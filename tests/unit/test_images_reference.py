@@ -63,3 +63,16 @@ def test_id_prefix() -> None:
     assert is_id_prefix("sha256:" + "0" * 64)
     assert not is_id_prefix("ab")
     assert not is_id_prefix("busybox")
+
+
+def test_short_name_matches_any_registry() -> None:
+    from rootless.images.reference import names_short, short_match
+
+    assert names_short("busybox") and names_short("user/app:1")
+    assert not names_short("127.0.0.1:5000/busybox") and not names_short("localhost/x")
+    assert short_match("busybox", "127.0.0.1:5000/busybox:latest")
+    assert short_match("busybox", "docker.io/library/busybox:latest")
+    assert short_match("busybox:1", "quay.io/busybox:1")
+    assert not short_match("busybox", "127.0.0.1:5000/busybox:1")
+    assert not short_match("busybox", "127.0.0.1:5000/other/busybox:latest")
+    assert short_match("team/app", "registry.example:5000/team/app:latest")
