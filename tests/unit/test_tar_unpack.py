@@ -12,12 +12,14 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zstandard
 
+from rootless.errors import EngineError
 from rootless.images.unpack import BadArchive, UnsafeArchive, unpack
 
 Entry = Callable[[tarfile.TarFile], None]
@@ -318,3 +320,134 @@ def test_forged_overlay_xattrs_are_dropped(box: tuple[Path, Path]) -> None:
     res = unpack(io.BytesIO(_tar(forged)), layer, "overlay", chown=False)
     assert "user.overlay.redirect" not in os.listxattr(layer / "d")
     assert any("ignored xattr" in n for n in res.notes)
+
+
+# ---- the fast paths (threaded decompression, create-then-look) keep the results ----
+
+
+def _tree(root: Path) -> dict[str, tuple[object, ...]]:
+    """Everything observable about a tree: type, mode, mtime, content or link target."""
+    out: dict[str, tuple[object, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            rel = str(p.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(p), int(st.st_mtime))
+            elif stat.S_ISDIR(st.st_mode):
+                # (GNU tar lets later entries bump a directory's mtime; we apply the
+                # tar's own value last, checked separately.)
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                out[rel] = ("file", stat.S_IMODE(st.st_mode), int(st.st_mtime),
+                            p.read_bytes(), st.st_nlink)  # fmt: skip
+    return out
+
+
+def _busy_layer() -> bytes:
+    """~1200 entries with duplicates far apart, names that change type, hard links,
+    setuid and read-only modes, and a file bigger than one copy chunk."""
+    entries: list[Entry] = []
+    for d in range(12):
+        entries.append(_dir(f"d{d}", 0o750 if d % 2 else 0o755))
+        for i in range(90):
+            mode = [0o644, 0o4755, 0o444, 0o600][i % 4]
+            entries.append(_file(f"d{d}/f{i}", f"{d}-{i}".encode() * (i + 1), mode))
+        entries.append(_link(f"d{d}/sym", f"f{d}"))
+        entries.append(_link(f"d{d}/hard", f"d{d}/f3", tarfile.LNKTYPE))
+    entries.append(_file("d0/f5", b"replaced much later"))  # duplicate, far from the first
+    entries.append(_file("d1/sym", b"symlink became a file"))
+    entries.append(_dir("d2/f7"))  # a file became a directory
+    entries.append(_file("d2/f7/inner", b"in"))
+    entries.append(_file("big", b"B" * (3 << 20)))  # several copy chunks
+    return _tar(*entries)
+
+
+def test_many_entries_unpack_like_gnu_tar(tmp_path: Path) -> None:
+    assert shutil.which("tar"), "GNU tar is part of Debian's base system"
+    data = _busy_layer()
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    for blob in (data, gzip.compress(data)):
+        unpack(io.BytesIO(blob), ours, "delete", chown=False)
+        subprocess.run(["tar", "-C", str(theirs), "-xpf", "-", "--no-same-owner",
+                        "--recursive-unlink"], input=data, check=True)  # fmt: skip
+        assert _tree(ours) == _tree(theirs)
+        assert (ours / "d0" / "f5").read_bytes() == b"replaced much later"
+        assert (ours / "d0" / "hard").stat().st_ino == (ours / "d0" / "f3").stat().st_ino
+        assert {(ours / f"d{d}").stat().st_mtime for d in range(12)} == {0}
+        for d in (ours, theirs):
+            subprocess.run(["chmod", "-R", "u+rwx", str(d)], check=True)
+            shutil.rmtree(d)
+            d.mkdir()
+
+
+def test_layer_that_starts_non_empty_still_refuses_and_replaces(box: tuple[Path, Path]) -> None:
+    """vfs layers start as a copy of the parent: names may exist before any entry."""
+    layer, outside = box
+    (layer / "f").write_bytes(b"old")
+    (layer / "s").symlink_to(outside)
+    unpack(io.BytesIO(_tar(_file("f", b"new"))), layer, "delete", chown=False)
+    assert (layer / "f").read_bytes() == b"new"
+    with pytest.raises(UnsafeArchive):
+        unpack(io.BytesIO(_tar(_file("s/evil", b"pwned"))), layer, "delete", chown=False)
+    _outside_untouched(outside)
+
+
+def test_symlink_among_many_then_write_through_it_is_refused(box: tuple[Path, Path]) -> None:
+    layer, outside = box
+    data = _tar(*[_file(f"pad{i}") for i in range(50)], _link("s", str(outside)),
+                *[_file(f"more{i}") for i in range(50)], _file("s/evil", b"pwned"))  # fmt: skip
+    with pytest.raises(UnsafeArchive):
+        unpack(io.BytesIO(data), layer, "delete", chown=False)
+    _outside_untouched(outside)
+
+
+def test_failed_create_names_the_entry(box: tuple[Path, Path]) -> None:
+    layer, _ = box
+    long = "n" * 300  # longer than NAME_MAX: the create fails
+    with pytest.raises(EngineError, match=f"/{long}"):
+        unpack(io.BytesIO(_tar(_file("ok"), _file(long), _file("ok2"))), layer, "delete",
+               chown=False)  # fmt: skip
+
+
+def test_failure_leaks_no_fds_or_threads(box: tuple[Path, Path]) -> None:
+    layer, outside = box
+    data = _tar(*[_file(f"f{i}", b"x" * 1000) for i in range(300)], _file("../escape"))
+    fds, threads = len(os.listdir("/proc/self/fd")), threading.active_count()
+    for blob in (data, gzip.compress(data)[:5000]):
+        with pytest.raises((UnsafeArchive, BadArchive)):
+            unpack(io.BytesIO(blob), layer, "delete", chown=False)
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert threading.active_count() == threads
+    _outside_untouched(outside)
+
+
+def test_concatenated_gzip_members_and_padding(tmp_path: Path) -> None:
+    plain = _tar(
+        _dir("etc"), _file("etc/hostname", b"box\n"), _file("etc/big", os.urandom(3 << 20))
+    )
+    half = len(plain) // 2
+    multi = gzip.compress(plain[:half]) + gzip.compress(plain[half:]) + b"\0" * 1024
+    ids = []
+    for i, blob in enumerate([plain, multi]):
+        dest = tmp_path / str(i)
+        dest.mkdir()
+        ids.append(unpack(io.BytesIO(blob), dest, "delete", chown=False).diff_id)
+        assert (dest / "etc" / "hostname").read_bytes() == b"box\n"
+    assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize("damage", ["flipped", "truncated", "trailing-garbage"])
+def test_damaged_gzip_fails_cleanly(tmp_path: Path, damage: str) -> None:
+    blob = bytearray(gzip.compress(_tar(_file("f", os.urandom(1 << 20)))))
+    if damage == "flipped":
+        blob[len(blob) // 2] ^= 0xFF
+    elif damage == "truncated":
+        del blob[-100:]
+    else:
+        blob += b"not gzip"
+    with pytest.raises(BadArchive):
+        unpack(io.BytesIO(bytes(blob)), tmp_path, "delete", chown=False)
