@@ -80,6 +80,10 @@ if [ -x "$SRC/scripts/make-test-images.sh" ]; then
   echo "test.sh: test images"
   "$SRC/scripts/make-test-images.sh" || { echo "test.sh: building test images failed" >&2; exit 1; }
 fi
+if [ -x "$SRC/scripts/walkthrough-images.sh" ] && [ $# -eq 0 ]; then
+  echo "test.sh: walkthrough stand-in images (hello-world, httpd, ubuntu, postgres, python, redis)"
+  "$SRC/scripts/walkthrough-images.sh" || { echo "test.sh: building walkthrough images failed" >&2; exit 1; }
+fi
 
 if [ $# -eq 0 ]; then set -- tests/unit tests/integration; fi
 echo "test.sh: pytest $*"

@@ -40,12 +40,18 @@ def test_sigkill_during_load_leaves_a_consistent_store(rl: Env) -> None:
     # Warm up: the pause process exists, so kills land in load work, not in setup.
     rl.run("images", check=True)
     rl.run("unshare", "true", check=True)
+    # Kill points are spread over one measured load, so they land in its work however
+    # fast or loaded this machine is.
+    t0 = time.monotonic()
+    subprocess.run(cmd, env=rl.env(), check=True, capture_output=True)
+    duration = time.monotonic() - t0
+    rl.run("rmi", "-f", *_assert_consistent(rl), check=True)
     killed_mid_way = 0
     try:
         for _ in range(20):
             p = subprocess.Popen(cmd, env=rl.env(), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)  # fmt: skip
-            time.sleep(rng.uniform(0.05, 0.9))
+            time.sleep(rng.uniform(0.02, 0.9) * duration)
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGKILL)
                 killed_mid_way += 1

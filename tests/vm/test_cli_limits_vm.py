@@ -49,7 +49,7 @@ def usage_usec(cg: Path) -> int:
 
 def test_memory_limit_oom_kill_is_137_and_oomkilled(eng: Env) -> None:
     r = eng.run(
-        "run", "--name", "oom", "--memory", "50m", "busybox",
+        "run", "--name", "oom", "--network", "none", "--memory", "50m", "busybox",
         "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1",
     )  # fmt: skip
     assert r.rc == 137, (r.rc, r.err)
@@ -63,7 +63,7 @@ def test_limits_stats_pause_update_top_on_one_container(eng: Env) -> None:
     # at the first refused fork), then the container's shell spins on the CPU.
     script = "(i=0; while [ $i -lt 30 ]; do sleep 600 & i=$((i+1)); done); while :; do :; done"
     r = eng.run(
-        "run", "-d", "--name", "busy", "--cpus", "0.3", "--pids-limit", "10",
+        "run", "-d", "--name", "busy", "--network", "none", "--cpus", "0.3", "--pids-limit", "10",
         "busybox", "sh", "-c", script,
     )  # fmt: skip
     assert r.rc == 0, r.err
@@ -132,7 +132,7 @@ def test_device_read_bps_throttles_a_read(eng: Env) -> None:
         "cat /proc/uptime; dd if=/disk of=/dev/null bs=64k count=48 2>/dev/null; cat /proc/uptime"
     )
     r = eng.run(
-        "run", "--rm", "-v", "/dev/vda:/disk", "--device-read-bps", "/dev/vda:1mb",
+        "run", "--rm", "--network", "none", "-v", "/dev/vda:/disk", "--device-read-bps", "/dev/vda:1mb",
         "busybox", "sh", "-c", script,
     )  # fmt: skip
     assert r.rc == 0, r.err
