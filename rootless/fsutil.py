@@ -14,29 +14,14 @@ from typing import Any, BinaryIO
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
     """Write `data` to `path` so readers see the old or the new file, never half of one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    with atomic_output(path, mode) as f:
+        f.write(data)
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[BinaryIO]:
-    """A file object whose content appears at `path` only if the block completes."""
+    """A file object whose content appears at `path` only if the block completes
+    (tmp + fsync + rename + fsync of the directory)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -50,6 +35,11 @@ def atomic_output(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[B
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, mode: int = 0o644) -> None:

@@ -4,12 +4,9 @@ image we write is one podman and skopeo accept (pull, inspect, run)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_IMAGES, Env, need
+from tests.integration.podman_peer import podman_peer
 
 Podman = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -56,25 +54,8 @@ def podman(tmp_path: Path) -> Iterator[Podman]:
     refuses this host's hybrid cgroups)."""
     need(shutil.which("podman"), "podman", "apt-get install podman (scripts/setup-host.sh)")
     need(shutil.which("runc"), "runc", "apt-get install runc (scripts/setup-host.sh)")
-    short = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))  # podman: short runroot
-    argv = ["podman", "--root", str(tmp_path / "podman-root"), "--runroot", str(short / "run"),
-            "--tmpdir", str(short / "tmp"), "--storage-driver", "vfs", "--runtime", "runc"]  # fmt: skip
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=300)
-        if check:
-            assert p.returncode == 0, f"podman {' '.join(args)}: {p.stderr}"
-        return p
-
-    yield run
-    run("unshare", "rm", "-rf", str(tmp_path / "podman-root"), check=False)
-    pidfile = short / "tmp" / "pause.pid"
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
-        except (ValueError, ProcessLookupError):
-            pass
-    shutil.rmtree(short, ignore_errors=True)
+    with podman_peer(tmp_path / "podman-root", "--runtime", "runc") as run:
+        yield run
 
 
 def _oci_archive(layout: Path, dest: Path) -> Path:

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import signal
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_IMAGES, Env, need
+from tests.integration.podman_peer import podman_peer
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -42,25 +40,8 @@ def podman(tmp_path: Path) -> Iterator[Run]:
     """podman with its own root, runroot and tmpdir (so its pause process is ours to end)."""
     need(shutil.which("podman"), "podman", "apt-get install podman (scripts/setup-host.sh)")
     base = tmp_path / "podman"
-    short = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))  # podman: runroot < 50 chars
-    argv = ["podman", "--root", str(base / "root"), "--runroot", str(short / "run"),
-            "--tmpdir", str(short / "tmp"), "--storage-driver", "vfs"]  # fmt: skip
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=300)
-        if check:
-            assert p.returncode == 0, f"podman {' '.join(args)}: {p.stderr}"
-        return p
-
-    yield run
-    run("unshare", "rm", "-rf", str(base / "root"), check=False)
-    pidfile = short / "tmp" / "pause.pid"
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
-        except (ValueError, ProcessLookupError):
-            pass
-    shutil.rmtree(short, ignore_errors=True)
+    with podman_peer(base / "root") as run:
+        yield run
 
 
 def _inspect(rl: Env, ref: str) -> dict[str, Any]:
