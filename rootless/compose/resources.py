@@ -160,7 +160,7 @@ def build(
     assert svc.build is not None
     b = svc.build
     context = Path(b.context)
-    dockerfile = b.dockerfile
+    dockerfile: str | None = b.dockerfile
     if dockerfile == "Dockerfile" and not (context / dockerfile).is_file():
         # The spec's default name; let the builder look for `dockerfile` (the course's
         # spelling) and Containerfile as `rootless build` does.
