@@ -104,6 +104,20 @@ def rl(tmp_path: Path) -> Iterator[Env]:
             pass
 
 
+def kill_net_helpers(rl: Env) -> None:
+    """Whatever netstack left behind (there should be nothing): kill by recorded pid."""
+    import contextlib
+    import signal
+
+    base = rl.runroot / "networks"
+    for f in list(base.glob("*/netd.json")) + list(base.glob("containers/*.json")):
+        with contextlib.suppress(Exception):
+            d = json.loads(f.read_text())
+            pid = int(d.get("pid") or d.get("sidecar_pid") or 0)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def conformance() -> Path:
     need(

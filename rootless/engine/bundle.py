@@ -261,18 +261,6 @@ def _mounts(spec: RunSpec, ctx: BundleContext) -> list[dict[str, Any]]:
     return mounts
 
 
-def bind_mount(vol: str) -> dict[str, Any]:
-    parts = vol.split(":")
-    if len(parts) < 2 or not parts[0].startswith("/") or not parts[1].startswith("/"):
-        raise UsageError(f"invalid volume {vol!r}", hint="use -v /host/path:/container/path[:ro]")
-    src, dst = parts[0], parts[1]
-    opts = parts[2].split(",") if len(parts) > 2 else []
-    if not os.path.exists(src):
-        raise UsageError(f"bind source {src} does not exist")
-    o = ["rbind", "rprivate"] + (["ro"] if "ro" in opts else [])
-    return {"destination": dst, "type": "bind", "source": src, "options": o}
-
-
 def init_binary() -> str:
     for c in INIT_CANDIDATES:
         if os.access(c, os.X_OK):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import time
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Env, Result
+from tests.conftest import Env, Result, kill_net_helpers
 from tests.integration.test_net_support import free_port, http_get
 
 pytestmark = pytest.mark.slow
@@ -33,17 +32,6 @@ def proj(rl: Env, busybox_image: str, tmp_path: Path) -> Iterator[Env]:
     with contextlib.suppress(Exception):
         rl.run("rm", "-af", timeout=60)
     kill_net_helpers(rl)
-
-
-def kill_net_helpers(rl: Env) -> None:
-    """Whatever netstack left behind (there should be nothing): kill by recorded pid."""
-    base = rl.runroot / "networks"
-    for f in list(base.glob("*/netd.json")) + list(base.glob("containers/*.json")):
-        with contextlib.suppress(Exception):
-            d = json.loads(f.read_text())
-            pid = int(d.get("pid") or d.get("sidecar_pid") or 0)
-            if pid:
-                os.kill(pid, signal.SIGKILL)
 
 
 def project_dir(rl: Env) -> Path:

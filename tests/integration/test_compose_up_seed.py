@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_IMAGES, Env, Result
-from tests.integration.test_compose_up import kill_net_helpers
+from tests.conftest import TEST_IMAGES, Env, Result, kill_net_helpers
 from tests.integration.test_net_support import free_port, http_get
 
 pytestmark = pytest.mark.slow

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env
+from tests.conftest import Env, kill_net_helpers
 from tests.integration.test_net_support import free_port, http_get
 
 pytestmark = pytest.mark.slow
@@ -27,18 +25,7 @@ def eng(rl: Env, busybox_image: str) -> Iterator[Env]:
     yield rl
     with contextlib.suppress(Exception):
         rl.run("rm", "-af", timeout=60)
-    _kill_net_helpers(rl)
-
-
-def _kill_net_helpers(rl: Env) -> None:
-    """Anything netstack left behind (there should be nothing): kill by recorded pid."""
-    base = rl.runroot / "networks"
-    for f in list(base.glob("*/netd.json")) + list(base.glob("containers/*.json")):
-        with contextlib.suppress(Exception):
-            d = json.loads(f.read_text())
-            pid = int(d.get("pid") or d.get("sidecar_pid") or 0)
-            if pid:
-                os.kill(pid, signal.SIGKILL)
+    kill_net_helpers(rl)
 
 
 def _run(rl: Env, *args: str) -> str:
