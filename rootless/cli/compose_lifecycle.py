@@ -98,6 +98,13 @@ def _opts(kw: dict[str, Any], no_deps: bool = False) -> ConvergeOptions:
 def up(ctx: click.Context, services: tuple[str, ...], **kw: Any) -> None:
     from rootless.compose.logmux import LogOptions, stream
 
+    if not (kw["detach"] or kw["wait"]):
+        import signal
+
+        # Ctrl-C stops an attached `up` even when we were started with SIGINT ignored
+        # (a background job of a non-interactive shell), as docker compose does.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
     orch = orchestrator(ctx)
     opts = _opts(kw, no_deps=bool(kw["no_deps"]))
     if kw["no_start"]:
