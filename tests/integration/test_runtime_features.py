@@ -18,7 +18,7 @@ from tests.integration.test_runtime_helpers import (
     base_config,
     make_rootfs,
     ours_cmd,
-    runc_cmd,
+    runtime_pair,
 )
 
 
@@ -29,11 +29,8 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Runtime, Runtime]]:
-    runc = Runtime("runc", runc_cmd(), tmp_path / "runc-state")
-    ours = Runtime("ours", ours_cmd(), tmp_path / "ours-state")
-    yield runc, ours
-    runc.cleanup()
-    ours.cleanup()
+    with runtime_pair(tmp_path) as p:
+        yield p
 
 
 def test_sysctl_oom_score_and_network_namespace(

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +247,18 @@ class Runtime:
         for cid in sorted(self.ids):
             self("delete", "--force", cid)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def runtime_pair(tmp_path: Path) -> Iterator[tuple[Runtime, Runtime]]:
+    """runc and ours, each with its own state dir, cleaned up afterwards."""
+    runc = Runtime("runc", runc_cmd(), tmp_path / "runc-state")
+    ours = Runtime("ours", ours_cmd(), tmp_path / "ours-state")
+    try:
+        yield runc, ours
+    finally:
+        runc.cleanup()
+        ours.cleanup()
 
 
 def normalize_mountinfo(text: str) -> list[str]:

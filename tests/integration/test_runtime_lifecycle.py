@@ -24,7 +24,7 @@ from tests.integration.test_runtime_helpers import (
     base_config,
     make_rootfs,
     ours_cmd,
-    runc_cmd,
+    runtime_pair,
 )
 
 
@@ -42,11 +42,8 @@ def ours(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Runtime, Runtime]]:
-    runc = Runtime("runc", runc_cmd(), tmp_path / "runc-state")
-    mine = Runtime("ours", ours_cmd(), tmp_path / "ours-state")
-    yield runc, mine
-    runc.cleanup()
-    mine.cleanup()
+    with runtime_pair(tmp_path) as p:
+        yield p
 
 
 def started(rt: Runtime, tmp_path: Path, cid: str, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -29,8 +29,7 @@ from tests.integration.test_runtime_helpers import (
     make_rootfs,
     no_userns,
     normalize_mountinfo,
-    ours_cmd,
-    runc_cmd,
+    runtime_pair,
 )
 
 MODES = ("single", "full", "nouserns")
@@ -53,11 +52,8 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Runtime, Runtime]]:
-    runc = Runtime("runc", runc_cmd(), tmp_path / "runc-state")
-    ours = Runtime("ours", ours_cmd(), tmp_path / "ours-state")
-    yield runc, ours
-    runc.cleanup()
-    ours.cleanup()
+    with runtime_pair(tmp_path) as p:
+        yield p
 
 
 def config_for(mode: str, rootfs: Path, args: list[str]) -> dict[str, Any]:
