@@ -28,26 +28,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def self_signed(d: Path, name: str, subject: str) -> None:
+    """NAME.key and a self-signed NAME.crt in `d` (openssl CLI)."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", subject],
+                   check=True, capture_output=True, cwd=d)  # fmt: skip
+
+
 def make_ca(d: Path) -> tuple[Path, Path, Path]:
     """(ca.crt, server.crt, server.key) for 127.0.0.1, made with the openssl CLI."""
     d.mkdir(parents=True, exist_ok=True)
     run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)  # noqa: E731
-    run(
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-subj",
-        "/CN=rootless test CA",
-    )
+    self_signed(d, "ca", "/CN=rootless test CA")
     run(
         "openssl",
         "req",
@@ -101,27 +93,7 @@ class TokenServer:
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-keyout",
-                "token.key",
-                "-out",
-                "token.crt",
-                "-subj",
-                "/CN=token signer",
-            ],
-            check=True,
-            capture_output=True,
-            cwd=self.workdir,
-        )
+        self_signed(self.workdir, "token", "/CN=token signer")
         der = subprocess.run(
             ["openssl", "x509", "-in", "token.crt", "-outform", "DER"],
             check=True,
