@@ -179,6 +179,10 @@ class Monitor:
             pass
         return msg or f"{what} failed"
 
+    def delete_container(self) -> None:
+        """The runtime's `delete --force`: its state for this container is gone after."""
+        self.wait_child_quiet(self.runtime("delete", "--force", self.id))
+
     def wait_child(self, pid: int) -> int:
         while True:
             try:
@@ -461,7 +465,7 @@ class Monitor:
             err = str(e)
             self.write_status(status="failed", error=err, finished_at=rfc3339_now())
             self.report({"ok": False, "error": err})
-            self.wait_child_quiet(self.runtime("delete", "--force", self.id))
+            self.delete_container()
             self.run_cleanup()
             return
         self.report({"ok": True, "pid": self.cpid})
@@ -482,7 +486,7 @@ class Monitor:
                 status="exited", exit_code=code, finished_at=rfc3339_now(), container_pid=0
             )
             if self.should_restart(code):
-                self.wait_child_quiet(self.runtime("delete", "--force", self.id))
+                self.delete_container()
                 n = self.status["restarts"]
                 time.sleep(min(0.1 * (2**n), 10.0))
                 self.write_status(status="restarting", restarts=n + 1)
@@ -496,7 +500,7 @@ class Monitor:
             break
         # The attached CLI tears down the rest meanwhile and waits for this message
         # instead of running the runtime a second time.
-        self.wait_child_quiet(self.runtime("delete", "--force", self.id))
+        self.delete_container()
         self.broadcast(P.RUNTIME_DELETED, b"")
         self.wait_clients(lsock, rd)
         if not self.cleaned:
