@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,6 +22,8 @@ def atomic_output(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[B
     """A file object whose content appears at `path` only if the block completes
     (tmp + fsync + rename + fsync of the directory)."""
     path = Path(path)
+    import tempfile  # here, not at import: `run` uses only locked() of this module
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -18,6 +18,8 @@ APP = "rootless"
 
 @dataclass(frozen=True)
 class Paths:
+    """The engine's three directory trees."""
+
     data: Path  # images, layers, containers, volumes
     config: Path  # registries.conf, auth, engine config
     runtime: Path  # pause pid, sockets, locks (tmpfs, per boot)
@@ -58,17 +60,19 @@ def _xdg_runtime_dir() -> tuple[Path, bool]:
     return Path(f"/tmp/{APP}-runtime-{uid}"), True
 
 
+def _platform_dir(kind: str) -> str:
+    import platformdirs  # only when neither a flag nor the environment names the dir
+
+    return str(getattr(platformdirs, kind)(APP))
+
+
 def resolve(
     root: str | os.PathLike[str] | None = None,
     runroot: str | os.PathLike[str] | None = None,
     config_dir: str | os.PathLike[str] | None = None,
 ) -> Paths:
-    import platformdirs
-
-    data = root or os.environ.get("ROOTLESS_ROOT") or platformdirs.user_data_dir(APP)
-    config = (
-        config_dir or os.environ.get("ROOTLESS_CONFIG_DIR") or platformdirs.user_config_dir(APP)
-    )
+    data = root or os.environ.get("ROOTLESS_ROOT") or _platform_dir("user_data_dir")
+    config = config_dir or os.environ.get("ROOTLESS_CONFIG_DIR") or _platform_dir("user_config_dir")
     fallback = False
     run = runroot or os.environ.get("ROOTLESS_RUNROOT")
     if not run:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import click
-
-from rootless.cgroups.limits import DeviceRate, Limits, parse_size
 from rootless.errors import UsageError
+
+# click and the limits module are imported where used: the `run` fast path reads the
+# option table only (cli/runflags.py), without paying for either.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from rootless.cgroups.limits import Limits
 
 _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-m", "--memory"), {"help": "Memory limit (e.g. 50m): memory.max."}),
@@ -30,6 +33,8 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 
 
 def limit_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    import click
+
     for decls, kw in reversed(_OPTIONS):
         f = click.option(*decls, **kw)(f)
     return f
@@ -44,6 +49,8 @@ def _cpus(text: str) -> float:
 
 def limits_from_flags(kw: dict[str, Any]) -> Limits:
     """The parsed, validated Limits of the flags in a click kwargs dict."""
+    from rootless.cgroups.limits import DeviceRate, Limits, parse_size
+
     swap = kw.get("memory_swap")
     lim = Limits(
         memory=parse_size(kw["memory"], "--memory") if kw.get("memory") else None,

@@ -1,14 +1,17 @@
-"""The `rootless` command. Subcommands are imported only when invoked (fast --help)."""
+"""The `rootless` command. `run`/`create` take a click-free fast path (cli/fastparse.py)
+when it understands their flags; everything else goes through the click group
+(cli/group.py), whose subcommands are imported only when invoked (fast --help)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any
 
-import click
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
-from rootless import __version__
+    import click
 
 # name -> "module:attribute". Each command lives in its own module under rootless.cli.
 COMMANDS: dict[str, str] = {
@@ -105,88 +108,6 @@ HELP: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(COMMANDS) | set(self.commands))
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in self.commands:
-            return self.commands[name]
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        mod, attr = target.split(":")
-        cmd: click.Command = getattr(importlib.import_module(mod), attr)
-        return cmd
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(n, HELP.get(n, "")) for n in self.list_commands(ctx)]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", envvar="ROOTLESS_ROOT", type=click.Path(), help="Data directory.")
-@click.option(
-    "--runroot",
-    envvar="ROOTLESS_RUNROOT",
-    type=click.Path(),
-    help="Runtime directory (pids, sockets, locks).",
-)
-@click.option(
-    "--config-dir", envvar="ROOTLESS_CONFIG_DIR", type=click.Path(), help="Configuration directory."
-)
-@click.option(
-    "--cgroup-limits",
-    envvar="ROOTLESS_CGROUP_LIMITS",
-    type=click.Choice(["warn", "require"]),
-    default=None,
-    help="Without a delegated cgroup v2 subtree: warn and run (default), or fail.",
-)
-@click.option(
-    "--storage-driver",
-    envvar="ROOTLESS_STORAGE_DRIVER",
-    type=click.Choice(["overlay", "fuse", "vfs"]),
-    default=None,
-    help="Layer storage driver (default: overlay, else fuse, else vfs).",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
-    show_default=True,
-)
-@click.version_option(
-    __version__, "--version", "-v", prog_name="rootless", message="%(prog)s version %(version)s"
-)
-@click.pass_context
-def cli(
-    ctx: click.Context,
-    root: str | None,
-    runroot: str | None,
-    config_dir: str | None,
-    cgroup_limits: str | None,
-    storage_driver: str | None,
-    log_level: str,
-) -> None:
-    """A daemonless container engine for ordinary users."""
-    if storage_driver:  # every layer of the engine reads the choice from the environment
-        import os
-
-        os.environ["ROOTLESS_STORAGE_DRIVER"] = storage_driver
-    if log_level != "warning":  # logging costs start-up time; load it only when asked
-        import logging
-
-        logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(message)s")
-    ctx.obj = {
-        "root": root,
-        "runroot": runroot,
-        "config_dir": config_dir,
-        "cgroup_limits": cgroup_limits,
-    }
-
-
 def paths_from(ctx: click.Context) -> Any:
     from rootless.paths import resolve
 
@@ -194,8 +115,35 @@ def paths_from(ctx: click.Context) -> Any:
     return resolve(obj.get("root"), obj.get("runroot"), obj.get("config_dir"))
 
 
+def __getattr__(name: str) -> object:
+    """`cli` and `LazyGroup` moved to cli/group.py (click); still importable from here."""
+    if name in ("cli", "LazyGroup"):
+        from rootless.cli import group
+
+        return getattr(group, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main() -> None:
-    from rootless.errors import EngineError
+    import gc
+
+    # No cyclic GC while starting: the fast path is short-lived or turns it back on once
+    # the container runs (runexec.collect_garbage_again); click's path gets it back now.
+    gc.disable()
+    from rootless.cli.fastparse import parse
+
+    fast = parse(sys.argv[1:])
+    if fast is not None:
+        _guarded(fast.execute)
+        return
+    gc.enable()
+    _guarded(_click_main)
+
+
+def _click_main() -> None:
+    import click
+
+    from rootless.cli.group import cli
 
     try:
         cli.main(prog_name="rootless", standalone_mode=False)
@@ -208,8 +156,17 @@ def main() -> None:
         # Bad flags/arguments: one line, exit 125 like docker/podman.
         click.echo(f"Error: {e.format_message()}", err=True)
         sys.exit(125)
+
+
+def _guarded(fn: Callable[[], object]) -> None:
+    """Engine errors as one line and their exit code; Ctrl-C 130; a closed pipe 0."""
+    from rootless.errors import EngineError
+
+    try:
+        fn()
     except EngineError as e:
-        click.echo(f"Error: {e.line()}", err=True)
+        sys.stderr.write(f"Error: {e.line()}\n")
+        sys.stderr.flush()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -8,7 +8,6 @@ re-create the same container without the CLI's flags.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +22,8 @@ DEFAULT_NETWORK = "bridge"
 
 @dataclass
 class Ulimit:
+    """One --ulimit: soft and hard values (-1: unlimited)."""
+
     name: str  # e.g. "nofile" (RLIMIT_NOFILE)
     soft: int
     hard: int
@@ -30,12 +31,16 @@ class Ulimit:
 
 @dataclass
 class RestartPolicy:
+    """--restart: the policy's name and, for on-failure, its retry limit."""
+
     name: str = "no"
     max_retries: int = 0  # on-failure:N; 0 = unlimited
 
 
 @dataclass
 class RunSpec:
+    """Every flag of one `run`/`create`, parsed (see the module's docstring)."""
+
     image: str
     command: list[str] = field(default_factory=list)
     entrypoint: list[str] | None = None  # None: the image's; [] = cleared
@@ -205,4 +210,8 @@ def parse_entrypoint(value: str | None) -> list[str] | None:
         except ValueError:
             raise UsageError(f"invalid --entrypoint {value!r}") from None
         return [str(x) for x in ep]
-    return shlex.split(value) if value else []
+    if not value:
+        return []
+    import shlex  # only for a string --entrypoint
+
+    return shlex.split(value)

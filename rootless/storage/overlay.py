@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,6 +58,8 @@ class OverlayDriver(Driver):
     @classmethod
     def probe(cls, home: Path) -> DriverStatus:
         """Mount a tiny overlay (two lowers, upper, work) for real and unmount it."""
+        import tempfile  # probing only: not on every `run`
+
         try:
             home.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=".tmp-probe-", dir=home))

@@ -10,6 +10,8 @@ MapLine = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class UsernsInfo:
+    """The engine's user namespace: who holds it and how ids map into it."""
+
     pause_pid: int  # the process holding the namespace open (0 if it is gone)
     full: bool  # True: the subuid/subgid ranges are mapped; False: a single-id map
     uid_map: list[MapLine] = field(default_factory=list)

@@ -44,6 +44,8 @@ def pause_argv(runtime: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class PauseRecord:
+    """The pause process as its pid file names it."""
+
     pid: int
     starttime: int
 

@@ -14,6 +14,8 @@ from rootless.paths import Paths
 
 @dataclass
 class Ctx:
+    """The engine as a container verb sees it, after joining the user namespace."""
+
     paths: Paths
     store: Store
     host_uid: int = 0  # our uid outside the user namespace (for --userns keep-id)

@@ -25,6 +25,8 @@ def now_iso() -> str:
 
 @dataclass
 class Record:
+    """container.json: what the engine knows about one container."""
+
     id: str
     name: str
     image: str  # the reference the user gave

@@ -16,6 +16,8 @@ from rootless.paths import Paths
 
 @dataclass
 class ImageInfo:
+    """The image a container is created from: id, name, config, top layer."""
+
     id: str
     name: str
     config: dict[str, Any] = field(default_factory=dict)  # the OCI config's "config"

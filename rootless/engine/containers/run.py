@@ -9,16 +9,24 @@ from rootless.engine.containers.attach import AttachSession, connect
 from rootless.engine.containers.cleanup import cleanup_locked, destroy
 from rootless.engine.containers.context import Ctx
 from rootless.engine.containers.create import create
-from rootless.engine.containers.launch import prestart
+from rootless.engine.containers.launch import PendingMonitor, prestart
 from rootless.engine.containers.record import Record
 from rootless.engine.containers.start import start_locked
 from rootless.engine.runspec import RunSpec
 from rootless.errors import EngineError
 
 
-def run(ctx: Ctx, spec: RunSpec) -> tuple[Record, int | None]:
-    """Returns (record, exit code); exit code None when detached."""
-    pending = prestart()  # the monitor's interpreter starts while we create
+def run(
+    ctx: Ctx,
+    spec: RunSpec,
+    pending: PendingMonitor | None = None,
+    on_attach: Callable[[], None] | None = None,
+) -> tuple[Record, int | None]:
+    """Returns (record, exit code); exit code None when detached. `pending`: a monitor
+    interpreter the caller started already (else one is started here); used or cancelled.
+    `on_attach`: called once the container runs, before relaying its I/O."""
+    if pending is None:
+        pending = prestart()  # the monitor's interpreter starts while we create
     try:
         rec = create(ctx, spec)
         try:
@@ -33,6 +41,8 @@ def run(ctx: Ctx, spec: RunSpec) -> tuple[Record, int | None]:
         pending.cancel()  # unused (an error before start): it exits
     if spec.detach:
         return rec, None
+    if on_attach is not None:
+        on_attach()
     return rec, attach_and_wait(ctx, rec, stdin=spec.interactive)
 
 
