@@ -227,3 +227,20 @@ def capget() -> tuple[int, int, int]:
     prm = data[0].permitted | (data[1].permitted << 32)
     inh = data[0].inheritable | (data[1].inheritable << 32)
     return eff, prm, inh
+
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_seccomp_bpf(bpf: bytes) -> None:
+    """Install a classic BPF seccomp program (struct sock_filter[], 8 bytes each) on this
+    thread: what libseccomp's seccomp_load does with the program it exported."""
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(len(bpf) // 8, ctypes.addressof(buf))
+    ret = _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
+    _check(ret, "prctl(PR_SET_SECCOMP)")

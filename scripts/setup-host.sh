@@ -19,7 +19,7 @@ fi
 PACKAGES=(
   uidmap slirp4netns fuse3 libfuse3-3 fuse-overlayfs busybox-static iproute2 iptables
   nftables docker-registry skopeo mmdebstrap runc crun podman catatonit tini iperf3
-  python3 python3-venv python3-dev gcc libseccomp2 curl socat procps kmod
+  python3 python3-venv python3-dev gcc libc6-dev libseccomp2 curl socat procps kmod
   apache2-utils openssl ca-certificates util-linux e2fsprogs cpio
   qemu-system-x86 linux-image-amd64
   golang-github-containers-common containernetworking-plugins

@@ -94,6 +94,7 @@ def gather(paths: Paths) -> dict[str, Any]:
             "filesystem": datafs.to_dict(),
             "storage_driver": choose_storage_driver(overlay, fuse),
         },
+        "monitor_idle": probes.probe_monitor_idle().to_dict(),
         "network": {
             "default": "bridge",
             "outbound": "slirp4netns" if slirp.ok else "none (slirp4netns unavailable)",

@@ -255,3 +255,22 @@ def probe_data_fs(data_dir: Path) -> Probe:
     return Probe(
         True, f"local (0x{magic:x})", extra={"fs_magic": f"0x{magic:x}", "network_fs": False}
     )
+
+
+def probe_monitor_idle() -> Probe:
+    """The C idle monitor (rootless/monitor/idle.c), built now if missing: detached
+    containers are then supervised by it (~1.7 MB RSS) instead of a Python loop (~9 MB)."""
+    from rootless.monitor import idle_build
+
+    if idle_build.forced_python():
+        return Probe(True, f"Python loop ({idle_build.FORCE_ENV}=python)")
+    built = idle_build.ensure_built(retry_failed=True)
+    if built.path is None:
+        return Probe(
+            False,
+            "Python loop",
+            f"the C idle monitor could not be built ({built.error}); detached containers "
+            "keep a Python monitor (~9 MB RSS each instead of ~2 MB)",
+            "install a C compiler: apt-get install gcc libc6-dev (then run `rootless info`)",
+        )
+    return Probe(True, built.path, extra={"path": built.path})

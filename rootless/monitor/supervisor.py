@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 ATTACH_WAIT = 30.0  # seconds to hold output for the CLI that asked to attach
 CLIENT_DRAIN_WAIT = 30.0  # seconds to let attached clients take the exit and clean up
+LOG_MAX_SIZE_ENV = "ROOTLESS_MONITOR_LOG_MAX_SIZE"  # bytes: overrides the engine's log cap
 
 
 class StartError(Exception):
@@ -181,7 +182,16 @@ class Monitor:
 
     def delete_container(self) -> None:
         """The runtime's `delete --force`: its state for this container is gone after."""
-        self.wait_child_quiet(self.runtime("delete", "--force", self.id))
+        own_root = self.a.get("runtime_root")
+        if not own_root:
+            self.wait_child_quiet(self.runtime("delete", "--force", self.id))
+            return
+        from rootless.runtime.inprocess import delete_container
+
+        try:
+            delete_container(own_root, self.id)
+        except Exception as e:  # as a failed `runtime delete`: noted, never fatal here
+            sys.stderr.write(f"runtime delete {self.id}: {self.runtime_failure(e)}\n")
 
     def wait_child(self, pid: int) -> int:
         while True:
@@ -193,68 +203,61 @@ class Monitor:
 
     def create_and_start(self) -> None:
         pidfile = os.path.join(self.cdir, "pidfile")
-        try:
-            os.unlink(pidfile)
-        except FileNotFoundError:
-            pass
-        try:
-            os.unlink(os.path.join(self.cdir, "bundle", "runtime.log"))
-        except FileNotFoundError:
-            pass
-        bundle = self.a["bundle"]
-        base = ["create", "--bundle", bundle, "--pid-file", pidfile]
-        if self.tty:
-            # Relative (sun_path holds 108 bytes), resolved in the bundle dir.
-            sock_path = os.path.join("bundle", "console.sock")
+        for stale in (pidfile, os.path.join(self.cdir, "bundle", "runtime.log")):
             try:
-                os.unlink(sock_path)
+                os.unlink(stale)
             except FileNotFoundError:
                 pass
-            lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-            lsock.bind(sock_path)
-            lsock.listen(1)
-            pid = self.runtime(*base, "--console-socket", "console.sock", self.id)
-            master = self._recv_console(lsock, pid)
-            lsock.close()
-            os.unlink(sock_path)
-            rc = self.wait_child(pid)
-            if rc != 0 or master < 0:
-                if master >= 0:
-                    os.close(master)
-                raise StartError(self.runtime_error("runtime create"))
-            os.set_blocking(master, False)
-            self.master = master
-            self.stdin_w = master
-            self.outputs = {master: "stdout"}
+        own_root = self.a.get("runtime_root") or ""
+        out_r = err_r = -1
+        if self.tty:
+            stdio = (self.devnull, self.devnull, self.devnull)  # the init opens the pty
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             in_r = self.devnull
             if self.stdin_open:
-                in_r, in_w = os.pipe()
-                self.stdin_w = in_w
-            trace("runtime create")
-            pid = self.runtime(*base, self.id, stdio=(in_r, out_w, err_w))
-            rc = self.wait_child(pid)
-            trace("runtime create done")
-            for fd in (out_w, err_w):
-                os.close(fd)
-            if in_r != self.devnull:
-                os.close(in_r)
-            if rc != 0:
-                for fd in (out_r, err_r):
+                in_r, self.stdin_w = os.pipe()
+            stdio = (in_r, out_w, err_w)
+        trace("runtime create")
+        try:
+            if own_root:
+                self.cpid, master = self._create_in_process(own_root, pidfile, stdio)
+            else:
+                master = self._create_with_command(pidfile, stdio)
+                with open(pidfile) as f:
+                    self.cpid = int(f.read().strip())
+        except BaseException:
+            for fd in (out_r, err_r, -1 if self.tty else self.stdin_w):
+                if fd >= 0:
                     os.close(fd)
-                raise StartError(self.runtime_error("runtime create"))
+            self.stdin_w = -1
+            raise
+        finally:
+            if not self.tty:
+                for fd in {stdio[0], stdio[1], stdio[2]} - {self.devnull}:
+                    os.close(fd)
+        trace("runtime create done")
+        if self.tty:
+            os.set_blocking(master, False)
+            self.master = master
+            self.stdin_w = master
+            self.outputs = {master: "stdout"}
+        else:
             for fd in (out_r, err_r):
                 os.set_blocking(fd, False)
             self.outputs = {out_r: "stdout", err_r: "stderr"}
-        with open(pidfile) as f:
-            self.cpid = int(f.read().strip())
         self.enter_cgroup()
-        rc = self.wait_child(self.runtime("start", self.id))
-        trace("runtime start done")
-        if rc != 0:
+        if own_root:
+            from rootless.runtime.inprocess import start_container
+
+            try:
+                start_container(own_root, self.id)
+            except Exception as e:
+                raise StartError(self.runtime_failure(e)) from None
+        elif self.wait_child(self.runtime("start", self.id)) != 0:
             raise StartError(self.runtime_error("runtime start"))
+        trace("runtime start done")
         self.write_status(
             status="running",
             container_pid=self.cpid,
@@ -263,6 +266,59 @@ class Monitor:
             exit_code=None,
             error="",
         )
+
+    def _create_in_process(
+        self, root: str, pidfile: str, stdio: tuple[int, int, int]
+    ) -> tuple[int, int]:
+        """Our own runtime's `create`, called here: no interpreter per verb. The same
+        state lands under `root` as with `rootless-runtime --root ROOT create`."""
+        from rootless.runtime.inprocess import create_container
+
+        try:
+            c = create_container(
+                root, self.id, self.a["bundle"], pid_file=pidfile, stdio=stdio, terminal=self.tty
+            )
+        except Exception as e:
+            raise StartError(self.runtime_failure(e)) from None
+        return c.pid, c.console_master
+
+    def _create_with_command(self, pidfile: str, stdio: tuple[int, int, int]) -> int:
+        """`RUNTIME create` as a child process; the pty master with a terminal, else -1."""
+        base = ["create", "--bundle", self.a["bundle"], "--pid-file", pidfile]
+        if not self.tty:
+            if self.wait_child(self.runtime(*base, self.id, stdio=stdio)) != 0:
+                raise StartError(self.runtime_error("runtime create"))
+            return -1
+        # Relative (sun_path holds 108 bytes), resolved in the bundle dir.
+        sock_path = os.path.join("bundle", "console.sock")
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        lsock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        lsock.bind(sock_path)
+        lsock.listen(1)
+        pid = self.runtime(*base, "--console-socket", "console.sock", self.id)
+        master = self._recv_console(lsock, pid)
+        lsock.close()
+        os.unlink(sock_path)
+        rc = self.wait_child(pid)
+        if rc != 0 or master < 0:
+            if master >= 0:
+                os.close(master)
+            raise StartError(self.runtime_error("runtime create"))
+        return master
+
+    @staticmethod
+    def runtime_failure(e: Exception) -> str:
+        """The one line the runtime's command line would have logged for `e`."""
+        from rootless.errors import EngineError
+
+        if isinstance(e, EngineError):
+            return e.line()
+        if isinstance(e, OSError):
+            return f"{e.strerror or e}: {e.filename}" if e.filename else str(e.strerror or e)
+        return f"{type(e).__name__}: {e}"
 
     def enter_cgroup(self) -> None:
         """cgroups: move the created (not yet started) container into its cgroup, so its
@@ -444,14 +500,22 @@ class Monitor:
                     code = 128 - code
         return code
 
-    def run(self) -> None:
-        os.chdir(self.cdir)
+    def prepare_process(self) -> int:
+        """Subreaper, signals, log size override; returns the SIGCHLD wake pipe's read end."""
         _set_subreaper()
         rd, wr = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wr)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         for sig in (signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
+        cap = os.environ.get(LOG_MAX_SIZE_ENV, "")
+        if cap.isdigit():  # tests lower the engine's cap to see rotation happen
+            self.log.max_size = int(cap)
+        return rd
+
+    def run(self) -> None:
+        os.chdir(self.cdir)
+        rd = self.prepare_process()
         try:
             os.unlink(P.ATTACH_SOCKET)
         except FileNotFoundError:
@@ -478,24 +542,46 @@ class Monitor:
             r, _, _ = select.select([lsock], [], [], ATTACH_WAIT)
             if r:
                 self.accept_plain(lsock)
+        self.supervise(lsock, rd, None)
 
+    def resume(self, lsock: _socket.socket, code: int) -> None:
+        """Back from the C idle monitor: the container exited with `code`, its output is
+        logged and its fds closed; carry on exactly where loop() would have returned."""
+        self.supervise(lsock, self.prepare_process(), code)
+
+    def supervise(self, lsock: _socket.socket, rd: int, code: int | None) -> None:
+        """From a running container (code None) or a finished one to the monitor's end:
+        supervise it, record the exit, restart it per policy, tear down."""
         while True:
-            code = self.loop(lsock, rd)
-            self.drain_outputs()
+            if code is None:
+                self.hand_off(lsock)  # no return when the C idle monitor takes over
+                code = self.loop(lsock, rd)
+                self.drain_outputs()
+            # A container about to be restarted shows "restarting" through the back-off,
+            # never "exited": `stop` would take that for done and return while we start
+            # it again.
+            restart = self.should_restart(code)
             self.write_status(
-                status="exited", exit_code=code, finished_at=rfc3339_now(), container_pid=0
+                status="restarting" if restart else "exited",
+                exit_code=code,
+                finished_at=rfc3339_now(),
+                container_pid=0,
             )
-            if self.should_restart(code):
+            if restart:
                 self.delete_container()
                 n = self.status["restarts"]
-                time.sleep(min(0.1 * (2**n), 10.0))
-                self.write_status(status="restarting", restarts=n + 1)
-                try:
-                    self.create_and_start()
-                    continue
-                except (StartError, OSError, ValueError) as e:
-                    self.write_status(status="failed", error=str(e))
-                    code = 127
+                if self.stopped_during_back_off(min(0.1 * (2**n), 10.0)):
+                    # `stop` saw "restarting" and waits for "exited": nothing may start.
+                    self.write_status(status="exited")
+                else:
+                    self.write_status(status="restarting", restarts=n + 1)
+                    try:
+                        self.create_and_start()
+                        code = None
+                        continue
+                    except (StartError, OSError, ValueError) as e:
+                        self.write_status(status="failed", error=str(e))
+                        code = 127
             self.broadcast(P.EXIT, str(code).encode())
             break
         # The attached CLI tears down the rest meanwhile and waits for this message
@@ -505,6 +591,54 @@ class Monitor:
         self.wait_clients(lsock, rd)
         if not self.cleaned:
             self.run_cleanup()
+
+    def stopped_during_back_off(self, seconds: float) -> bool:
+        """Sleep before a restart, but end it as soon as a user stops the container."""
+        stop_file = os.path.join(self.cdir, P.STOP_FILE)
+        deadline = time.monotonic() + seconds
+        while not os.path.exists(stop_file):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.05))
+        return True
+
+    def hand_off(self, lsock: _socket.socket) -> None:
+        """exec() the C idle monitor (idle.c) with every fd we hold, when nobody attached
+        at start and it is built; it execs us again with `--resume` at the exit. Returns
+        only when the Python loop stays: attached runs (the exec back would delay
+        `run --rm`), ROOTLESS_MONITOR_IDLE=python, no binary."""
+        if self.a.get("wait_attach") or self.cpid <= 0:
+            return
+        from rootless.monitor import idle_build
+
+        if idle_build.forced_python():
+            return
+        built = idle_build.ensure_built()
+        if built.path is None:
+            trace(f"idle monitor unavailable: {built.error}")
+            return
+        fds = [lsock.fileno(), self.log.fd, *self.outputs, *self.clients]
+        fds += [fd for fd in (self.stdin_w, self.master) if fd >= 0]
+        argv = [built.path, "--log", f"{self.log.fd},{self.log.size},{self.log.max_size},"
+                f"{self.log.keep},{self.log.path}", "--listen", str(lsock.fileno()),
+                "--pid", str(self.cpid), "--stdin", str(self.stdin_w),
+                "--master", str(self.master)]  # fmt: skip
+        for fd, stream in self.outputs.items():
+            argv += ["--out", f"{fd},{stream}"]
+        for fd in self.clients:
+            argv += ["--client", str(fd)]
+        main_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__main__.py")
+        argv += ["--", sys.executable, "-S", main_py, "--resume", self.cdir]
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        trace("hand-off to the idle monitor")
+        try:
+            os.execv(built.path, argv)
+        except OSError as e:
+            trace(f"idle monitor exec failed: {e}")
+            for fd in fds:
+                os.set_inheritable(fd, False)
 
     def accept_plain(self, lsock: _socket.socket) -> None:
         try:
@@ -586,7 +720,46 @@ def _read_go(fd: int) -> str:
     return data.decode().strip()
 
 
+def _resume(argv: list[str]) -> None:
+    """`--resume CDIR CODE CLEANED LISTEN_FD [CLIENT_FD...]`: exec()ed by the C idle
+    monitor when the container exited (same pid; stdio, cwd and session inherited)."""
+    cdir, code, cleaned = argv[1], int(argv[2]), argv[3] == "1"
+    lsock = _socket.socket(fileno=int(argv[4]))
+    clients = [_socket.socket(fileno=int(fd)) for fd in argv[5:]]
+    for sock in (lsock, *clients):
+        os.set_inheritable(sock.fileno(), False)
+    import json  # gone at the next hand-off or exit; RSS does not matter here
+    import marshal
+
+    try:
+        with open(os.path.join(cdir, P.ARGS_FILE), "rb") as f:
+            args = marshal.load(f)
+        with open(os.path.join(cdir, P.STATUS_FILE), encoding="utf-8") as f:
+            status = json.load(f)
+    except (OSError, ValueError, EOFError) as e:
+        # The container dir went away meanwhile (rm -f): tell clients how it ended.
+        trace(f"resume without the container dir: {e}")
+        for c in clients:
+            try:
+                c.send(bytes([P.EXIT]) + str(code).encode())
+            except OSError:
+                pass
+        sys.exit(0)
+    mon = Monitor(cdir, args, -1)
+    mon.status.update({k: v for k, v in status.items() if k in mon.status})
+    mon.cleaned = cleaned
+    mon.clients = {c.fileno(): c for c in clients}
+    try:
+        mon.resume(lsock, code)
+    except Exception as e:
+        mon.write_status(status="failed", error=f"monitor: {e}")
+        raise
+    sys.exit(0)
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "--resume":
+        _resume(argv)
     if argv[0] == "--go":
         status_fd = int(argv[2])
         os.set_inheritable(status_fd, False)

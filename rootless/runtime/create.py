@@ -39,6 +39,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from rootless.runtime.bpfcache import Program
+
 
 NS_FLAGS = {
     "user": sc.CLONE_NEWUSER,
@@ -65,7 +67,15 @@ NEWGIDMAP = "/usr/bin/newgidmap"
 
 
 class CreateOptions:
-    __slots__ = ("bundle", "cid", "console_sock", "console_socket", "pid_file", "preserve_fds")
+    __slots__ = (
+        "bundle",
+        "cid",
+        "console_sock",
+        "console_socket",
+        "pid_file",
+        "preserve_fds",
+        "stdio",
+    )
 
     def __init__(
         self,
@@ -82,6 +92,8 @@ class CreateOptions:
         self.console_socket = console_socket
         self.preserve_fds = preserve_fds
         self.console_sock = console_sock
+        # The container's stdin/stdout/stderr when not ours (a caller in this process).
+        self.stdio: tuple[int, int, int] | None = None
 
 
 def create(store: Store, opts: CreateOptions) -> ContainerState:
@@ -96,6 +108,9 @@ def create(store: Store, opts: CreateOptions) -> ContainerState:
         console = opts.console_sock or console_socket_connect(opts.console_socket)
         if console is None:
             raise EngineError("process.terminal is true: --console-socket is required")
+    # Compiled (or taken from the cache) here, before the fork: errors in the profile fail
+    # `create` directly, and the init only has to load the program.
+    filt = prepare_seccomp(spec.seccomp, spec.process.no_new_privileges, seccomp_cache(store))
     sdir = store.reserve(opts.cid)
     ok = False
     init_pid = 0
@@ -108,7 +123,7 @@ def create(store: Store, opts: CreateOptions) -> ContainerState:
         pid = os.fork()
         if pid == 0:  # stage 1: never returns
             parent.close()
-            _child_main(spec, child, fifo, console, opts.preserve_fds, rootless_euid)
+            _child_main(spec, child, fifo, console, filt, opts, rootless_euid)
         child.close()
         if console is not None:
             console.close()
@@ -261,18 +276,22 @@ def _child_main(
     ch: Channel,
     fifo: str,
     console: _socket.socket | None,
-    preserve_fds: int,
+    filt: Program | None,
+    opts: CreateOptions,
     rootless_euid: bool,
 ) -> None:
     code = 1
     try:
+        if opts.stdio is not None:
+            for target, fd in enumerate(opts.stdio):
+                os.dup2(fd, target)
         from rootless.runtime.process import reset_signals, set_oom_score_adj
 
         reset_signals()
         # Before we become non-dumpable (which makes /proc/self files root's); inherited.
         set_oom_score_adj(spec.process)  # type: ignore[arg-type]
         _stage1(spec, ch)
-        _init(spec, ch, fifo, console, preserve_fds, rootless_euid)  # execs on success
+        _init(spec, ch, fifo, console, filt, opts.preserve_fds, rootless_euid)  # execs on success
     except BaseException as e:  # report and exit; never unwind into the caller's code
         msg = _describe(e)
         try:
@@ -294,9 +313,13 @@ def _describe(e: BaseException) -> str:
 
 def _stage1(spec: Spec, ch: Channel) -> None:
     user = spec.namespace("user")
+    new_user = user is not None and not user.path
     if user is not None and user.path:
         sc.setns_path(user.path, sc.CLONE_NEWUSER)
-    elif user is not None:
+    if new_user:
+        # Namespaces given by path first, as runc: they belong to the user namespace we
+        # are in now, whose privileges a new (nested) one would no longer have.
+        _join_paths(spec)
         sc.unshare(sc.CLONE_NEWUSER)
         ch.send(idmap=True)
         ch.recv("runtime")
@@ -307,14 +330,13 @@ def _stage1(spec: Spec, ch: Channel) -> None:
         except OSError:
             pass
     # From here on /proc/self is not ours to expose: no ptrace, no /proc/PID/mem of us.
+    # (Only now: the runtime writes our uid/gid maps, which needs us dumpable.)
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    if not new_user:
+        _join_paths(spec)
     flags = 0
     for ns in spec.namespaces:
-        if ns.type == "user":
-            continue
-        if ns.path:
-            sc.setns_path(ns.path, NS_FLAGS[ns.type])
-        else:
+        if ns.type != "user" and not ns.path:
             flags |= NS_FLAGS[ns.type]
     if flags:
         sc.unshare(flags)
@@ -328,11 +350,18 @@ def _stage1(spec: Spec, ch: Channel) -> None:
         ch.send(init=os.getpid())
 
 
+def _join_paths(spec: Spec) -> None:
+    for ns in spec.namespaces:
+        if ns.type != "user" and ns.path:
+            sc.setns_path(ns.path, NS_FLAGS[ns.type])
+
+
 def _init(
     spec: Spec,
     ch: Channel,
     fifo: str,
     console: _socket.socket | None,
+    filt: Program | None,
     preserve_fds: int,
     rootless_euid: bool,
 ) -> None:
@@ -356,7 +385,6 @@ def _init(
     state = ch.recv("runtime")["state"]
     run_hooks("createContainer", spec.hooks.get("createContainer", []), state)
     # Past pivot_root our own modules and libraries are out of reach: load them now.
-    filt = prepare_seccomp(spec.seccomp, spec.process.no_new_privileges)
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401
     if console is not None:
@@ -387,12 +415,21 @@ def _init(
     finalize_and_exec(spec.process, filt, preserve_fds, rootless_euid)
 
 
-def prepare_seccomp(profile: dict[str, Any] | None, no_new_privs: bool) -> Any | None:
+def seccomp_cache(store: Store) -> str:
+    """Where compiled seccomp programs are kept: beside the containers' state."""
+    from rootless.runtime.bpfcache import CACHE_DIR_NAME
+
+    return os.path.join(store.root, CACHE_DIR_NAME)
+
+
+def prepare_seccomp(
+    profile: dict[str, Any] | None, no_new_privs: bool, cache_dir: str | None = None
+) -> Program | None:
     if not profile:
         return None
-    from rootless.runtime.seccomp import build_filter
+    from rootless.runtime.bpfcache import program
 
-    return build_filter(profile, no_new_privs)
+    return program(profile, no_new_privs, cache_dir)
 
 
 def _sysctl(key: str, value: str) -> None:

@@ -19,7 +19,8 @@ from rootless.runtime.state import Store, write_atomic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from rootless.runtime.bpfcache import Program
+    from rootless.runtime.run import TerminalProxy
 
 # The user namespace first: it owns the others.
 JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "pid", "mount")
@@ -77,21 +78,31 @@ def exec_in(store: Store, opts: ExecOptions) -> int:
     spec = parse_spec(st.config, st.bundle)
     proc = opts.process
     console = None
-    if proc.terminal:
-        if not opts.console_socket:
-            raise EngineError("--tty needs --console-socket")
+    proxy: TerminalProxy | None = None
+    if proc.terminal and opts.console_socket:
         from rootless.runtime.console import connect
 
         console = connect(opts.console_socket)
+    elif proc.terminal:
+        if opts.detach:
+            raise EngineError("--tty --detach needs --console-socket")
+        # As runc: the pty's master comes to us, we copy it to and from our stdio.
+        from rootless.runtime.run import TerminalProxy
+
+        proxy = TerminalProxy()
+        console = proxy.child_end
     nsfds = _namespaces_to_join(st.pid)
     if not opts.detach:
         become_subreaper()
+    from rootless.runtime.create import prepare_seccomp, seccomp_cache
+
+    filt = prepare_seccomp(spec.seccomp, proc.no_new_privileges, seccomp_cache(store))
     parent, child = Channel.pair()
     rootless_euid = os.geteuid() != 0
     pid = os.fork()
     if pid == 0:
         parent.close()
-        _child(child, nsfds, proc, spec.seccomp, console, opts.preserve_fds, rootless_euid)
+        _child(child, nsfds, proc, filt, console, opts.preserve_fds, rootless_euid)
     child.close()
     for _, fd in nsfds:
         os.close(fd)
@@ -112,20 +123,25 @@ def exec_in(store: Store, opts: ExecOptions) -> int:
         write_atomic(os.path.abspath(opts.pid_file), str(target).encode())
     if opts.detach:
         return 0
-    return wait_for(target)
+    if proxy is None:
+        return wait_for(target)
+    proxy.receive()
+    try:
+        return wait_for(target, proxy.pump)
+    finally:
+        proxy.close()
 
 
 def _child(
     ch: Channel,
     nsfds: list[tuple[str, int]],
     proc: Process,
-    seccomp: dict[str, Any] | None,
+    filt: Program | None,
     console: _socket.socket | None,
     preserve_fds: int,
     rootless_euid: bool,
 ) -> None:
     try:
-        from rootless.runtime.create import prepare_seccomp
         from rootless.runtime.process import (
             apply_rlimits,
             check_executable,
@@ -136,7 +152,6 @@ def _child(
 
         reset_signals()
         set_oom_score_adj(proc)  # while /proc/self is still ours to write
-        filt = prepare_seccomp(seccomp, proc.no_new_privileges)
         if console is not None:
             from rootless.runtime.console import setup_pty
         join_namespaces(nsfds)

@@ -65,19 +65,24 @@ def _release(store: Store, st: ContainerState) -> None:
     fifo = store.fifo(st.id)
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        while True:
-            try:
-                if os.read(fd, 1):
-                    break
-            except BlockingIOError:
-                pass
+        while not _read_byte(fd):
             # EOF or nothing yet: init has not reopened the fifo for writing yet.
             if proc_start_time(st.pid) != st.start_time:
+                # It may have written, exec'd and exited (a quick `true`) since we read.
+                if _read_byte(fd):
+                    break
                 raise EngineError(f"container {st.id}: init exited before start")
             time.sleep(0.0005)
     finally:
         os.close(fd)
     os.unlink(fifo)
+
+
+def _read_byte(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 1))
+    except BlockingIOError:
+        return False
 
 
 def container_pids(st: ContainerState) -> list[int]:

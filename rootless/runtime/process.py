@@ -32,6 +32,7 @@ class ProcessError(EngineError):
 def reset_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ and handles SIGINT; ignored dispositions survive
     execve, so put every signal back to its default like a fresh process."""
+    _signal.set_wakeup_fd(-1)  # a caller's (the monitor's) SIGCHLD pipe is not ours
     for sig in range(1, _signal.NSIG):
         if sig in (_signal.SIGKILL, _signal.SIGSTOP):
             continue
@@ -89,14 +90,28 @@ def _passwd_home(uid: int) -> str | None:
 def resolve_executable(arg0: str, env: dict[str, str]) -> str:
     """The path execve will run, looked up in the container's PATH (before seccomp)."""
     if "/" in arg0:
-        if not os.path.exists(arg0):
-            raise ProcessError(f'exec: "{arg0}": stat {arg0}: no such file or directory')
+        try:
+            mode = os.stat(arg0).st_mode
+        except OSError as e:
+            reason = "no such file or directory" if e.errno == 2 else (e.strerror or "").lower()
+            raise ProcessError(f'exec: "{arg0}": stat {arg0}: {reason}') from None
+        if not _is_executable(mode):
+            # The engine maps "permission denied" to 126 (cannot invoke), as runc's init.
+            raise ProcessError(f'exec: "{arg0}": permission denied')
         return arg0
     for d in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
         cand = os.path.join(d or ".", arg0)
-        if os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return cand
+        try:
+            if _is_executable(os.stat(cand).st_mode):
+                return cand
+        except OSError:
+            continue
     raise ProcessError(f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def _is_executable(mode: int) -> bool:
+    """Go's exec.LookPath test (what runc applies): not a directory, some x bit set."""
+    return (mode & 0o170000) != 0o040000 and bool(mode & 0o111)
 
 
 def check_executable(proc: Process) -> None:

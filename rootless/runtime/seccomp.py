@@ -61,7 +61,7 @@ def _action(ps: Any, name: str, errno_ret: int | None) -> int:
 
 def build_filter(profile: dict[str, Any], no_new_privs: bool) -> Any:
     """A pyseccomp SyscallFilter for an OCI linux.seccomp object (not yet loaded)."""
-    import pyseccomp as ps
+    ps = _pyseccomp()
 
     default = _action(
         ps, profile.get("defaultAction", "SCMP_ACT_ALLOW"), profile.get("defaultErrnoRet")
@@ -86,6 +86,23 @@ def build_filter(profile: dict[str, Any], no_new_privs: bool) -> Any:
         for name in rule.get("names") or ([rule["name"]] if rule.get("name") else []):
             _add(ps, flt, action, name, args)
     return flt
+
+
+def _pyseccomp() -> Any:
+    try:
+        import pyseccomp
+    except ImportError:
+        import sys
+
+        if not sys.flags.no_site:
+            raise
+        # Called from the engine's monitor (`python -S`: no site-packages on the path).
+        # Only a new profile gets here; a cached one needs no libseccomp at all.
+        import site
+
+        site.main()
+        import pyseccomp
+    return pyseccomp
 
 
 def _add(ps: Any, flt: Any, action: int, name: str, args: list[dict[str, Any]]) -> None:

@@ -259,7 +259,7 @@ class FakeChannel:
         return {"ok": True}
 
 
-def test_stage1_user_namespace_then_maps_then_non_dumpable_then_the_rest(
+def test_stage1_paths_then_user_namespace_then_maps_then_non_dumpable_then_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without a pid namespace stage 1 does not fork, so the whole order is visible."""
@@ -285,12 +285,14 @@ def test_stage1_user_namespace_then_maps_then_non_dumpable_then_the_rest(
     )
     ch = FakeChannel()
     create._stage1(spec, ch)  # type: ignore[arg-type]
+    # Namespaces by path are joined before the new user namespace exists (as runc): they
+    # belong to the user namespace we start in (e.g. --userns keep-id with a netns).
     assert rec.calls == [
+        ("setns_path", "/proc/1/ns/net", sc.CLONE_NEWNET),
         ("unshare", sc.CLONE_NEWUSER),
         ("setresgid", 0, 0, 0),
         ("setresuid", 0, 0, 0),
         ("prctl", sc.PR_SET_DUMPABLE, 0),
-        ("setns_path", "/proc/1/ns/net", sc.CLONE_NEWNET),
         ("unshare", sc.CLONE_NEWNS | sc.CLONE_NEWUTS),
     ]
     assert ch.sent == [{"idmap": True}, {"init": os.getpid()}]

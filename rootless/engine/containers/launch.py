@@ -96,6 +96,9 @@ def start_monitor(
         "id": rec.id,
         "bundle": str(d.bundle),
         "runtime_cmd": rt.base(log="runtime.log"),
+        # Our own runtime runs inside the monitor (create/start/delete as calls, same
+        # state under this root); other runtimes as commands. "" = use runtime_cmd.
+        "runtime_root": rt.root if rt.is_own else "",
         "tty": rec.spec.tty,
         "stdin": rec.spec.interactive,
         "wait_attach": wait_attach,

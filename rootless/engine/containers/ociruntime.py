@@ -1,13 +1,13 @@
 """The OCI runtime command (runc-compatible CLI): which one, and how to call it.
 
-Selection: --runtime, else $ROOTLESS_RUNTIME, else runc (the reference that works inside
-a user namespace as uid 0, as Podman uses it). "rootless" selects our own runtime.
+Selection: --runtime, else $ROOTLESS_RUNTIME, else our own runtime (rootless/runtime:
+the monitor calls its create/start/delete in-process, no interpreter per verb). "runc"
+(or any path) selects an external runc-compatible runtime; "rootless" ours.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,12 +16,15 @@ from rootless.errors import EngineError, UsageError
 from rootless.paths import Paths
 
 OWN = ("rootless", "rootless-runtime")
+DEFAULT = "rootless"
 
 
 def select(requested: str | None) -> str:
-    name = requested or os.environ.get("ROOTLESS_RUNTIME") or "runc"
+    name = requested or os.environ.get("ROOTLESS_RUNTIME") or DEFAULT
     if name in OWN:
         return "rootless-runtime"
+    import shutil  # only for external runtimes: not on the default `run` path
+
     path = name if "/" in name else shutil.which(name)
     if not path or not os.access(path, os.X_OK):
         raise UsageError(
@@ -39,8 +42,13 @@ class Runtime:
     def for_paths(cls, paths: Paths, path: str) -> Runtime:
         return cls(path, str(paths.runtime / "oci"))
 
+    @property
+    def is_own(self) -> bool:
+        """rootless-runtime (this package) rather than an external program."""
+        return self.path == "rootless-runtime"
+
     def base(self, log: str | None = None) -> list[str]:
-        if self.path == "rootless-runtime":
+        if self.is_own:
             cmd = [sys.executable, "-m", "rootless.runtime", "--root", self.root]
         else:
             cmd = [self.path, "--root", self.root]
