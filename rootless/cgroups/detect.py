@@ -19,6 +19,8 @@ DELEGATE_FIX = (
 
 @dataclass
 class CgroupInfo:
+    """What the host's cgroup setup allows us: layout, our own cgroup, delegation."""
+
     version: str  # "v2", "hybrid", "v1", "none"
     unified_mount: str | None
     own_cgroup: str | None

@@ -27,6 +27,8 @@ def parse_size(text: str, what: str = "size") -> int:
 
 @dataclass(frozen=True)
 class DeviceRate:
+    """A per-device I/O limit (--device-read-bps and friends)."""
+
     path: str
     rate: int  # bytes/s or io/s
 
@@ -54,6 +56,8 @@ class DeviceRate:
 
 @dataclass
 class Limits:
+    """The resource limits of a container, in Docker's units; None means unset."""
+
     memory: int | None = None
     memory_swap: int | None = None  # memory + swap, -1 unlimited (Docker semantics)
     memory_reservation: int | None = None

@@ -55,6 +55,8 @@ def _kv(path: Path) -> dict[str, int]:
 
 @dataclass
 class CgroupStats:
+    """One sample of a container cgroup's counters."""
+
     cpu_usage_usec: int
     memory_current: int
     memory_max: int | None

@@ -131,6 +131,8 @@ def _read_in_rootfs(rootfs: str, rel: str) -> str:
 
 @dataclass
 class ResolvedUser:
+    """The container process's user, resolved in the image's /etc/passwd and /etc/group."""
+
     uid: int
     gid: int
     additional_gids: list[int]

@@ -18,9 +18,8 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rootless.cgroups.limits import Limits, from_dict, merge, to_dict
-
 if TYPE_CHECKING:
+    from rootless.cgroups.limits import Limits
     from rootless.cgroups.sample import Sample
     from rootless.engine.containers.context import Ctx
     from rootless.engine.containers.record import Record
@@ -28,11 +27,15 @@ if TYPE_CHECKING:
 
 
 def limits_of(spec: RunSpec) -> Limits:
+    from rootless.cgroups.limits import from_dict
+
     return from_dict(getattr(spec, "resources", None))
 
 
 def check_spec(spec: RunSpec, policy: str) -> None:
     """Warn once (or raise, with `require`) when the spec's limits cannot be applied."""
+    if not getattr(spec, "resources", None):
+        return  # no limit flags: nothing to check (and the limits module stays unloaded)
     limits = limits_of(spec)
     if limits.any():
         from rootless.cgroups.policy import check
@@ -43,10 +46,13 @@ def check_spec(spec: RunSpec, policy: str) -> None:
 def setup(ctx: Ctx, rec: Record) -> str:
     """Create the container's cgroup with its limits; its path, or "" without delegation."""
     from rootless.cgroups.detect import detect
+
+    info = detect()
+    if not info.writable or not info.own_path:
+        return ""  # no delegation (CgroupManager.detect's test): skip its imports
     from rootless.cgroups.manager import CgroupManager
     from rootless.cgroups.policy import missing_controllers
 
-    info = detect()
     mgr = CgroupManager.detect(info)
     if mgr is None:
         return ""
@@ -104,6 +110,7 @@ def sample(rec: Record, init_pid: int) -> Sample:
 
 def update(ctx: Ctx, ref: str, limits: Limits, policy: str) -> Record:
     """Merge `limits` into the container's record and into its live cgroup, if running."""
+    from rootless.cgroups.limits import merge, to_dict
     from rootless.cgroups.manager import CgroupManager
     from rootless.engine.containers.state import ContainerState as S
 

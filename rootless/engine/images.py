@@ -71,6 +71,8 @@ def containers_using_images(paths: Paths) -> dict[str, list[str]]:
 
 @dataclass
 class ImageRow:
+    """One line of `images`."""
+
     id: str
     repository: str
     tag: str

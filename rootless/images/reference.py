@@ -29,6 +29,8 @@ class BadReference(UsageError):
 
 @dataclass(frozen=True)
 class Reference:
+    """A parsed image reference: registry, repository and a tag and/or digest."""
+
     registry: str
     repository: str  # "library/busybox"
     tag: str | None = None

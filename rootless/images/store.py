@@ -49,6 +49,8 @@ class CorruptBlob(EngineError):
 
 @dataclass
 class Image:
+    """An image in the store: its id, manifest digest, names and OCI config."""
+
     id: str  # hex of the config digest (like Docker/Podman image ids)
     digest: str  # manifest digest "sha256:..."
     names: list[str]  # full name:tag forms, e.g. docker.io/library/busybox:latest
@@ -77,6 +79,8 @@ class Image:
 
 @dataclass
 class LayerRecord:
+    """A stored layer, keyed by its chain id."""
+
     chain_id: str
     diff_id: str  # sha256 of the uncompressed tar
     parent: str | None
@@ -90,6 +94,8 @@ class LayerRecord:
 
 @dataclass
 class Index:
+    """The store's index of images and layers, as read from and written to disk."""
+
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)
     collect: bool = False  # set by writers: collect garbage after the index is written

@@ -44,6 +44,8 @@ class StorageError(EngineError):
 
 @dataclass(frozen=True)
 class DriverStatus:
+    """Whether a storage driver works here, and why not."""
+
     name: str
     home: Path
     usable: bool

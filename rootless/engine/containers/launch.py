@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +39,26 @@ class PendingMonitor:
     """A monitor interpreter started ahead of time, waiting for its container dir: its
     start-up overlaps the CLI's create/mount/bundle work instead of following it."""
 
-    proc: subprocess.Popen[bytes]
+    pid: int
     go_w: int
     status_r: int
+
+    def wait(self) -> None:
+        """Reap the first child (it exits at once after its fork, or on cancel)."""
+        while True:
+            try:
+                os.waitpid(self.pid, 0)
+                return
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return
 
     def cancel(self) -> None:
         if self.go_w >= 0:
             os.close(self.go_w)  # EOF: it exits without doing anything
             self.go_w = -1
-            self.proc.wait()
+            self.wait()
             os.close(self.status_r)
 
 
@@ -60,17 +70,19 @@ def prestart() -> PendingMonitor:
     penv["PYTHONPATH"] = pkg_parent + (
         os.pathsep + penv["PYTHONPATH"] if penv.get("PYTHONPATH") else ""
     )
+    # posix_spawn rather than subprocess: no `subprocess` import (selectors, threading,
+    # signal...) on the `run` path, and a vfork-style spawn of the big CLI process.
+    null = os.devnull
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0),
+    ]
     try:
-        p = subprocess.Popen(
-            [sys.executable, "-S", MONITOR_MAIN, "--go", str(go_r), str(status_w)],
-            pass_fds=(go_r, status_w),
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=penv,
-            cwd="/",
-        )
+        for fd in (go_r, status_w):
+            os.set_inheritable(fd, True)  # only these two: every other fd is O_CLOEXEC
+        argv = [sys.executable, "-S", MONITOR_MAIN, "--go", str(go_r), str(status_w)]
+        pid = os.posix_spawn(sys.executable, argv, penv, file_actions=actions, setsid=True)
     except BaseException:
         for fd in (go_w, status_r):
             os.close(fd)
@@ -78,7 +90,7 @@ def prestart() -> PendingMonitor:
     finally:
         os.close(go_r)
         os.close(status_w)
-    return PendingMonitor(p, go_w, status_r)
+    return PendingMonitor(pid, go_w, status_r)
 
 
 def start_monitor(
@@ -117,7 +129,7 @@ def start_monitor(
     os.write(mon.go_w, str(d.path).encode() + b"\n")
     os.close(mon.go_w)
     mon.go_w = -1
-    mon.proc.wait()  # the first child exits at once (double fork)
+    mon.wait()  # the first child exits at once (double fork)
     with os.fdopen(mon.status_r, "rb") as f:
         line = f.readline()
     if not line:

@@ -8,12 +8,15 @@ the monitor calls its create/start/delete in-process, no interpreter per verb). 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rootless.errors import EngineError, UsageError
 from rootless.paths import Paths
+
+if TYPE_CHECKING:
+    import subprocess
 
 OWN = ("rootless", "rootless-runtime")
 DEFAULT = "rootless"
@@ -35,6 +38,8 @@ def select(requested: str | None) -> str:
 
 @dataclass
 class Runtime:
+    """The OCI runtime command to call and its state dir."""
+
     path: str
     root: str  # the runtime's state dir
 
@@ -57,6 +62,8 @@ class Runtime:
         return cmd
 
     def call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        import subprocess  # not on the `run` path: the monitor calls our runtime itself
+
         p = subprocess.run(
             [*self.base(), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
         )
