@@ -4,10 +4,11 @@
   network namespace and hands them back over a unix socket with SCM_RIGHTS (the design
   of rootlesskit's builtin port driver), in batches. A socket keeps the namespace it
   was created in, so the forwarder itself never leaves the host's namespace.
-- When the target namespace is ours (a network's bridge namespace) and the client is
-  not on loopback, the inner socket is IP_TRANSPARENT and bound to the client's own
-  address, so the container sees the real peer; nft marks the replies for local
-  delivery (see bridge.py).
+- The container sees the real client address (TCP). A loopback client's inner socket
+  is made in the container's own namespace, bound to the client's 127/8 address and
+  port (local there, no privilege needed). Any other client, on a network's bridge
+  namespace: the inner socket is IP_TRANSPARENT and bound to the client's address; nft
+  marks the replies for local delivery (see bridge.py).
 - TCP bytes move with splice(2) through a pipe, never through Python buffers: one
   thread, one epoll, level-triggered, every socket non-blocking.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import heapq
+import itertools
 import json
 import os
 import select
@@ -33,6 +36,10 @@ PIPE_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size's default
 SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 UDP_IDLE = 60.0
 POOLED_PIPES = 64
+TCP_SYN_SENT = 2  # struct tcp_info's first byte, tcpi_state
+# When the server's accept queue is full its kernel drops our SYN, and ours would resend
+# it only after 1 s: we try again sooner, with a fresh socket, after each of these.
+CONNECT_RETRIES = (0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,11 @@ class SocketFactory:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             parent.close()
+            # Hold nothing else: not the host listeners, nor another factory's channel
+            # (its child would then never see EOF and its close() would wait forever).
+            keep = child.fileno()
+            os.closerange(3, keep)
+            os.closerange(keep + 1, 1 << 20)
             code = 0
             try:
                 fd = os.open(netns, os.O_RDONLY)
@@ -86,21 +98,23 @@ class SocketFactory:
         return socket.socket(family, kind, fileno=pool.pop())
 
     def make(
-        self, proto: str, family: int, dst: tuple[str, int], src: tuple[str, int] | None
+        self,
+        proto: str,
+        family: int,
+        dst: tuple[str, int],
+        src: tuple[str, int] | None,
+        transparent: bool = False,
     ) -> socket.socket:
-        """A non-blocking socket in the namespace, connecting to dst (from src, if given,
-        with IP_TRANSPARENT: our user namespace owns that network namespace, so we hold
-        CAP_NET_ADMIN for it even from the host's namespace)."""
+        """A non-blocking socket in the namespace, connecting to dst from src if given.
+
+        `transparent`: src is a foreign address, bound with IP_TRANSPARENT (our user
+        namespace owns that network namespace, so we hold CAP_NET_ADMIN for it even from
+        the host's namespace). If src's port is taken there, the address is kept with
+        another port; if the address itself cannot be bound, it is dropped.
+        """
         kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-        s = self.take(family, kind)
+        s = self._bound(family, kind, src, transparent) if src else self.take(family, kind)
         try:
-            if src:
-                s.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
-                try:
-                    s.bind(src)
-                except OSError:  # the client's port is taken there: lose the address
-                    s.close()
-                    s = self.take(family, kind)
             if kind == socket.SOCK_STREAM:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.setblocking(False)
@@ -111,6 +125,27 @@ class SocketFactory:
             s.close()
             raise
         return s
+
+    def _bound(
+        self, family: int, kind: int, src: tuple[str, int], transparent: bool
+    ) -> socket.socket:
+        """A fresh socket bound to src, else to src's address on another port (the
+        client's port is taken in the namespace), else unbound."""
+        for addr in (src, (src[0], 0), None):
+            s = self.take(family, kind)
+            if addr is None:
+                return s
+            try:
+                if transparent:
+                    s.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+                # the client's port comes back while an earlier inner connection from
+                # it may still be in TIME_WAIT here
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(addr)
+                return s
+            except OSError:
+                s.close()
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         for fds in self.pool.values():
@@ -160,23 +195,28 @@ class _Pump:
         it, so neither TCP connection waits for the other (reading only into an empty
         pipe halved the throughput: the sender stalled during every drain).
         """
+        # An EAGAIN is not asked for twice in one call (a failed splice costs a syscall
+        # and a Python exception; a small request used to take two of them per event).
+        src_dry = dst_full = False
         while True:
             moved = False
-            if self.pending:
+            if self.pending and not dst_full:
                 try:
                     n = os.splice(self.pr, self.dst.fileno(), self.pending, flags=SPLICE_FLAGS)
                     self.pending -= n
                     self.stalled = False
                     moved = n > 0
                 except BlockingIOError:
-                    pass
-            if not self.eof and not self.stalled:
+                    dst_full = True
+            if not self.eof and not self.stalled and not src_dry:
                 try:
                     n = os.splice(self.src.fileno(), self.pw, self.cap, flags=SPLICE_FLAGS)
                 except BlockingIOError:
-                    # Either src is empty or the pipe is full; if data is waiting, assume
-                    # full and wait for dst to drain (EPOLLOUT) rather than spin on EPOLLIN.
+                    # With an empty pipe, src is empty. Otherwise either could be; assume
+                    # the pipe is full and wait for dst to drain (EPOLLOUT) rather than
+                    # spin on EPOLLIN.
                     self.stalled = self.pending > 0
+                    src_dry = not self.pending
                 else:
                     if n == 0:
                         self.eof = True
@@ -244,12 +284,38 @@ class _UdpSession:
     last: float
 
 
+@dataclass
+class _Pending:
+    """An accepted client whose inner connection is still to be made."""
+
+    client: socket.socket
+    addr: tuple[str, int]
+    port: int  # the container's
+    attempt: int = 0
+
+
+def _syn_dropped(s: socket.socket) -> bool:
+    """On loopback and veth the kernel handles our SYN within connect() itself, so a
+    socket still in SYN_SENT afterwards had it dropped by a full accept queue (busybox
+    httpd listens with a backlog of 9; seen on ~0.2% of connections under ab -c 16,
+    each stalling 1 s, which capped requests/s of every relay here)."""
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_SYN_SENT
+
+
 class Forwarder:
     """Serve every listener until stop() or a watched fd becomes readable."""
 
-    def __init__(self, listeners: list[Listener], factory: SocketFactory, target: Target):
+    def __init__(
+        self,
+        listeners: list[Listener],
+        factory: SocketFactory,
+        target: Target,
+        loopback_factory: SocketFactory | None = None,
+    ) -> None:
         self.listeners = {lst.sock.fileno(): lst for lst in listeners}
         self.factory = factory
+        # sockets made in the container's own namespace, for loopback clients
+        self.loopback_factory = loopback_factory
         self.target = target
         self.ep = select.epoll()
         self.conns: dict[int, _Conn] = {}
@@ -257,6 +323,8 @@ class Forwarder:
         self.udp_inner: dict[int, _UdpSession] = {}
         self.stop_fds: set[int] = set()
         self.pipes: list[tuple[int, int]] = []
+        self.retries: list[tuple[float, int, _Pending]] = []  # heap by due time
+        self.seq = itertools.count()  # tie-breaker: _Pending does not compare
         for fd in self.listeners:
             self.ep.register(fd, select.EPOLLIN)
 
@@ -268,7 +336,7 @@ class Forwarder:
     def serve(self) -> None:
         next_sweep = time.monotonic() + UDP_IDLE
         while True:
-            for fd, _ev in self.ep.poll(UDP_IDLE if self.udp else -1):
+            for fd, _ev in self.ep.poll(self._timeout()):
                 if fd in self.stop_fds:
                     return
                 if fd in self.listeners:
@@ -281,13 +349,23 @@ class Forwarder:
                     self._step(self.conns[fd])
                 elif fd in self.udp_inner:
                     self._udp_out(self.udp_inner[fd])
+            self._retry_due()
             if self.udp and time.monotonic() > next_sweep:
                 self._sweep()
                 next_sweep = time.monotonic() + UDP_IDLE
 
+    def _timeout(self) -> float:
+        wait = UDP_IDLE if self.udp else -1.0
+        if self.retries:
+            due = max(0.0, self.retries[0][0] - time.monotonic())
+            wait = due if wait < 0 else min(wait, due)
+        return wait
+
     def close(self) -> None:
         for c in set(self.conns.values()):
             c.close()
+        for _, _, p in self.retries:
+            p.client.close()
         for s in self.udp.values():
             s.inner.close()
         for r, w in self.pipes:
@@ -297,18 +375,21 @@ class Forwarder:
 
     # --- TCP ---
 
-    def _src_for(self, client: tuple[str, int], family: int) -> tuple[str, int] | None:
-        if not self.target.transparent or is_loopback(client[0]):
-            return None
-        ip = client[0].removeprefix("::ffff:")
-        if (":" in ip) != (family == socket.AF_INET6):
-            return None
-        return (ip, client[1])
-
     def _inner(self, proto: str, client: tuple[str, int], port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.target.ip else socket.AF_INET
-        src = self._src_for(client, family)
-        return self.factory.make(proto, family, (self.target.ip, port), src)
+        dst = (self.target.ip, port)
+        ip = client[0].removeprefix("::ffff:")
+        loopback = is_loopback(ip)
+        if loopback and proto == "tcp" and self.loopback_factory and family == socket.AF_INET:
+            # In the container's own namespace its loopback addresses are local, so the
+            # server sees the client as it is (::1, the containers being IPv4-only, as
+            # 127.0.0.1). Not for UDP: a server bound to 0.0.0.0 would answer from
+            # 127.0.0.1, which a socket connected to the container's address drops.
+            src = (ip if "." in ip else "127.0.0.1", client[1])
+            return self.loopback_factory.make(proto, family, dst, src)
+        if self.target.transparent and not loopback and (":" in ip) == (":" in dst[0]):
+            return self.factory.make(proto, family, dst, (ip, client[1]), transparent=True)
+        return self.factory.make(proto, family, dst, None)
 
     def _accept(self, lst: Listener) -> None:
         while True:
@@ -322,15 +403,34 @@ class Forwarder:
             # Forward segments as they come: Nagle on a relay adds a round trip of delay
             # to every small write the server makes.
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                inner = self._inner("tcp", addr, lst.mapping.container_port)
-            except OSError:
-                client.close()
-                continue
-            conn = _Conn(client, inner, self.pipes)
-            self.conns[client.fileno()] = conn
-            self.conns[inner.fileno()] = conn
-            self._step(conn)
+            self._connect(_Pending(client, addr, lst.mapping.container_port))
+
+    def _connect(self, p: _Pending) -> None:
+        try:
+            inner = self._inner("tcp", p.addr, p.port)
+        except OSError:
+            p.client.close()
+            return
+        if p.attempt < len(CONNECT_RETRIES) and _syn_dropped(inner):
+            inner.close()  # in SYN_SENT: goes quietly
+            due = time.monotonic() + CONNECT_RETRIES[p.attempt]
+            p.attempt += 1
+            heapq.heappush(self.retries, (due, next(self.seq), p))
+            return
+        try:
+            conn = _Conn(p.client, inner, self.pipes)
+        except OSError:  # no fds left for its pipes: drop this one, keep serving
+            p.client.close()
+            inner.close()
+            return
+        self.conns[p.client.fileno()] = conn
+        self.conns[inner.fileno()] = conn
+        self._step(conn)
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        while self.retries and self.retries[0][0] <= now:
+            self._connect(heapq.heappop(self.retries)[2])
 
     def _step(self, conn: _Conn) -> None:
         if conn.step():

@@ -7,7 +7,6 @@ then inherited by the forwarder process.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import socket
@@ -160,9 +159,7 @@ def _open_one(m: PortMapping) -> list[Listener]:
 
 
 def is_loopback(ip: str) -> bool:
-    with contextlib.suppress(ValueError):
-        a = ipaddress.ip_address(ip)
-        if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped:
-            return a.ipv4_mapped.is_loopback
-        return a.is_loopback
-    return False
+    """127/8 (also IPv4-mapped) or ::1, for addresses as the kernel reports them: string
+    tests, since this runs for every forwarded connection (ipaddress took ~10 us)."""
+    ip = ip.removeprefix("::ffff:")
+    return ip.startswith("127.") or ip == "::1"

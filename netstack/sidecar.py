@@ -10,8 +10,10 @@ It prints "ok" or "error: ..." once on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -21,6 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from netstack.forwarder import Forwarder, SocketFactory, Target
+from netstack.ports import Listener, PortMapping
+
 MONITOR_WAIT = 120.0  # the monitor starts right after us; give up after this
 
 
@@ -29,6 +34,7 @@ class SidecarConfig:
     target_netns: str  # where inner sockets are made (bridge or container namespace)
     target_ip: str  # the container's address in it
     transparent: bool = False
+    container_netns: str | None = None  # inner sockets for loopback clients are made here
     listeners: list[dict[str, Any]] = field(default_factory=list)  # PortMapping + "fd"
     slirp_netns: str | None = None  # start slirp4netns for this container namespace
     slirp_host_loopback: bool = False
@@ -76,9 +82,12 @@ def _watch(cfg: SidecarConfig, stop_w: int) -> None:
 
 
 def main() -> None:
-    from netstack.ports import Listener, PortMapping
-
     cfg = SidecarConfig(**json.loads(sys.stdin.read()))
+    # Each forwarded connection holds 2 sockets and 2 pipes, and connections linger
+    # while a busy server finishes; the default soft limit of 1024 ran out under ab -c 16.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     stop_r, stop_w = os.pipe2(os.O_CLOEXEC)
     signal.signal(signal.SIGTERM, lambda *_: os.write(stop_w, b"x"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -90,8 +99,6 @@ def main() -> None:
         sock.setblocking(False)
         listeners.append(Listener(PortMapping(**entry), sock))
     try:
-        from netstack.forwarder import Forwarder, SocketFactory, Target
-
         if cfg.slirp_netns:
             from netstack import slirp as slirp_mod
 
@@ -100,6 +107,9 @@ def main() -> None:
             for f in cfg.slirp_hostfwd:
                 slirp.add_hostfwd(f["proto"], f["host_ip"], f["host_port"], f["port"])
         factory = SocketFactory(cfg.target_netns) if listeners else None
+        loopback_factory = factory
+        if factory and cfg.container_netns and cfg.container_netns != cfg.target_netns:
+            loopback_factory = SocketFactory(cfg.container_netns)
     except Exception as e:
         print(f"error: {e}", flush=True)
         if slirp:
@@ -112,16 +122,28 @@ def main() -> None:
         threading.Thread(target=_watch, args=(cfg, stop_w), daemon=True).start()
     try:
         if factory:
-            fwd = Forwarder(listeners, factory, Target(cfg.target_ip, cfg.transparent))
-            fwd.watch(stop_r)
-            fwd.serve()
-            fwd.close()
-            factory.close()
+            _forward(cfg, listeners, factory, loopback_factory, stop_r)
         else:
             os.read(stop_r, 1)
     finally:
         if slirp:
             slirp.stop()
+
+
+def _forward(
+    cfg: SidecarConfig,
+    listeners: list[Listener],
+    factory: SocketFactory,
+    loopback_factory: SocketFactory | None,
+    stop_r: int,
+) -> None:
+    fwd = Forwarder(listeners, factory, Target(cfg.target_ip, cfg.transparent), loopback_factory)
+    fwd.watch(stop_r)
+    fwd.serve()
+    fwd.close()
+    factory.close()
+    if loopback_factory and loopback_factory is not factory:
+        loopback_factory.close()
 
 
 if __name__ == "__main__":

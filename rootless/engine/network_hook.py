@@ -547,6 +547,7 @@ def _start_sidecar(
         "target_netns": target_ns,
         "target_ip": target_ip,
         "transparent": transparent,
+        "container_netns": st.netns,  # loopback clients connect from in there
     }
     cdir = paths.containers / st.container_id
     if cdir.is_dir():  # a container: live as long as its monitor does

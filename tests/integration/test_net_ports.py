@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -250,8 +251,9 @@ def _connect_error(ip: str) -> str:
 def test_container_sees_real_client_address(tmp_path: Path) -> None:
     out = in_userns(_client_address, tmp_path, new_netns=True)
     assert out["lan"] == "192.0.2.1", out
-    # A loopback client cannot be shown as itself inside the container: the gateway is.
-    assert out["loopback"] == "10.88.0.1", out
+    # A loopback client is shown as itself: its inner connection starts on the
+    # container's own loopback (a 127/8 source would be martian on the bridge).
+    assert out["loopback"] == "127.0.0.1", out
     assert out["container_unreachable"], "the host must not reach the container directly"
 
 
@@ -361,3 +363,68 @@ def test_helper_without_monitor_follows_its_caller(tmp_path: Path) -> None:
     out = in_userns(_caller_lifetime, tmp_path)
     assert out["rc"] == 0, out["err"]
     assert not out["sidecar_alive"]
+
+
+def _listen_overflows() -> int:
+    with open("/proc/net/netstat") as f:
+        head, values = [line.split() for line in f.readlines()[:2]]
+    return int(values[head.index("ListenOverflows")])
+
+
+def _full_accept_queue() -> dict[str, Any]:
+    """A server behind a backlog of 0 (one queued connection) that accepts nothing for
+    0.15 s: the kernel drops the forwarder's further SYNs, and would resend them only
+    after 1 s. Five clients at once must all be served well before that."""
+    from netstack.forwarder import Forwarder, SocketFactory, Target
+    from netstack.ports import PortMapping, open_listeners
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    listeners = open_listeners([PortMapping(srv.getsockname()[1], 0, "127.0.0.1")])
+    factory = SocketFactory("/proc/self/ns/net")  # forks: before any thread starts
+    fwd = Forwarder(listeners, factory, Target("127.0.0.1"))
+    stop_r, stop_w = os.pipe()
+    fwd.watch(stop_r)
+    serving = threading.Thread(target=fwd.serve)
+    serving.start()
+
+    def serve_late() -> None:
+        time.sleep(0.15)
+        srv.settimeout(5)
+        for _ in range(5):
+            c, _ = srv.accept()
+            c.recv(1)
+            c.sendall(b"ok")
+            c.close()
+
+    took: list[float] = []
+    replies: list[bytes] = []
+
+    def client() -> None:
+        t = time.monotonic()
+        with socket.create_connection(("127.0.0.1", listeners[0].mapping.host_port), 5) as c:
+            c.sendall(b"x")
+            replies.append(c.recv(2))
+        took.append(time.monotonic() - t)
+
+    before = _listen_overflows()
+    threads = [threading.Thread(target=serve_late)] + [
+        threading.Thread(target=client) for _ in range(5)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    os.write(stop_w, b"x")
+    serving.join(5)
+    fwd.close()
+    factory.close()
+    return {"replies": replies, "took": took, "dropped": _listen_overflows() - before}
+
+
+def test_dropped_syn_is_retried_within_milliseconds() -> None:
+    out = in_userns(_full_accept_queue, new_netns=True)
+    assert out["replies"] == [b"ok"] * 5
+    assert out["dropped"] > 0, "the scenario must make the server's kernel drop SYNs"
+    assert max(out["took"]) < 0.8, out["took"]

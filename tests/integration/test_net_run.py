@@ -143,3 +143,50 @@ def test_container_fetches_from_host_server(eng: Env, tmp_path: Path) -> None:
     finally:
         srv.kill()
         srv.wait()
+
+
+# busybox httpd runs CGI scripts under cgi-bin/ with the peer in REMOTE_ADDR/REMOTE_PORT.
+_PEER_CGI = (
+    "mkdir -p /tmp/www/cgi-bin && "
+    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR $REMOTE_PORT\\n'"
+    " > /tmp/www/cgi-bin/peer && chmod +x /tmp/www/cgi-bin/peer && "
+    "exec httpd -f -p 80 -h /tmp/www"
+)
+
+
+def _peer_seen(family: int, dst: tuple[str, int], src: str) -> tuple[str, int, int]:
+    """(address, port) the container's server reports for a client bound to src, and
+    the client's own port."""
+    for _ in range(100):
+        try:
+            with socket.socket(family) as c:
+                c.settimeout(5)
+                c.bind((src, 0))
+                c.connect(dst)
+                c.sendall(b"GET /cgi-bin/peer HTTP/1.0\r\n\r\n")
+                reply = b""
+                while chunk := c.recv(4096):
+                    reply += chunk
+                # the body is the script's last line (its headers end in bare \n)
+                body = reply.decode().strip().splitlines()[-1].split()
+                addr = body[0].strip("[]").removeprefix("::ffff:")
+                return addr, int(body[1]), int(c.getsockname()[1])
+        except (OSError, IndexError):
+            time.sleep(0.1)
+    raise AssertionError(f"no answer from {dst}")
+
+
+@pytest.mark.parametrize("network", ["bridge", "slirp4netns"])
+def test_container_sees_the_real_loopback_client(eng: Env, network: str) -> None:
+    # A client on the host's loopback, bound to 127.0.0.5, must show up in the container
+    # as 127.0.0.5 with its own port, not as the forwarder or a gateway.
+    port, port2 = free_port(), free_port()
+    _run(eng, "--network", network, "-p", f"127.0.0.1:{port}:80", "-p", f"{port2}:80",
+         "busybox", "sh", "-c", _PEER_CGI)  # fmt: skip
+    addr, seen_port, own_port = _peer_seen(socket.AF_INET, ("127.0.0.1", port), "127.0.0.5")
+    assert (addr, seen_port) == ("127.0.0.5", own_port)
+    addr, _, _ = _peer_seen(socket.AF_INET, ("127.0.0.1", port2), "127.0.0.9")
+    assert addr == "127.0.0.9"
+    # The containers are IPv4-only: an IPv6 loopback client appears as IPv4 loopback.
+    addr, seen_port, own_port = _peer_seen(socket.AF_INET6, ("::1", port2), "::1")
+    assert (addr, seen_port) == ("127.0.0.1", own_port)

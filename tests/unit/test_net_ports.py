@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from netstack.ports import PortInUse, PortMapping, PortSpecError, open_listeners, parse
+from netstack.ports import (
+    PortInUse,
+    PortMapping,
+    PortSpecError,
+    is_loopback,
+    open_listeners,
+    parse,
+)
 from rootless.engine.network_hook import parse_mode
 from rootless.errors import UsageError
 
@@ -127,3 +134,9 @@ def test_setup_rejects_bad_input_before_touching_anything(
     with pytest.raises(UsageError):
         network_hook.setup(paths, rec)
     assert not (tmp_path / "run" / "netns").exists()
+
+
+def test_is_loopback_on_kernel_addresses() -> None:
+    # the forms accept() reports: dotted IPv4, IPv4-mapped on a dual-stack socket, ::1
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.5", "::ffff:127.1.2.3", "::1"]))
+    assert not any(map(is_loopback, ["10.0.2.2", "192.0.2.1", "::ffff:10.1.1.1", "fd00::1"]))
