@@ -409,7 +409,7 @@ def _setup_joined(paths: Paths, st: ContainerNet, ref: str, mappings: list[Any])
     if mappings:
         raise UsageError("conflicting options: port publishing and --network container:")
     other_id = Store(paths).resolve(ref)
-    other = load_state(paths, other_id)
+    other = load_state(paths, other_id) or _unhooked_state(paths, other_id)
     if other is None or not other.netns:
         raise Conflict(f"cannot join the network of container {ref}: it is not running")
     st.netns, st.owns_netns = other.netns, False
@@ -422,6 +422,31 @@ def _setup_joined(paths: Paths, st: ContainerNet, ref: str, mappings: list[Any])
         "/etc/hostname": str(etc / "hostname"),
     }
     return _result(st.netns, files, st)
+
+
+def _unhooked_state(paths: Paths, cid: str) -> ContainerNet | None:
+    """A running `--network none` container never went through this hook (the runtime
+    made its namespace): its network is its init's namespace, its /etc files are in its
+    container dir."""
+    from rootless.engine.containers.record import ContainerDir, MonitorStatus
+
+    d = ContainerDir(paths.containers, cid)
+    ms = MonitorStatus.load(d.monitor)
+    if ms is None or ms.status != "running" or not ms.container_pid:
+        return None
+    netns = f"/proc/{ms.container_pid}/ns/net"
+    if not os.path.exists(netns):
+        return None
+    hostname = (d.path / "hostname").read_text().strip() if (d.path / "hostname").is_file() else ""
+    return ContainerNet(
+        container_id=cid,
+        name="",
+        mode="none",
+        hostname=hostname,
+        etc_dir=str(d.path),
+        netns=netns,
+        owns_netns=False,
+    )
 
 
 def _loopback_up(netns: str) -> None:

@@ -190,3 +190,57 @@ def test_container_sees_the_real_loopback_client(eng: Env, network: str) -> None
     # The containers are IPv4-only: an IPv6 loopback client appears as IPv4 loopback.
     addr, seen_port, own_port = _peer_seen(socket.AF_INET6, ("::1", port2), "::1")
     assert (addr, seen_port) == ("127.0.0.1", own_port)
+
+
+@pytest.mark.parametrize("runtime", ["rootless", "runc"])
+def test_network_none_has_loopback_and_can_be_joined(eng: Env, runtime: str) -> None:
+    """`--network none` is an empty namespace with `lo` up (as Docker/runc), and
+    `--network container:NAME` joins it although no network hook ever ran for it."""
+    r = eng.run(
+        "run",
+        "--rm",
+        "--runtime",
+        runtime,
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "lo",
+        timeout=60,
+    )
+    assert r.rc == 0, r.err
+    assert "inet 127.0.0.1/8" in r.out and "UP" in r.out
+    cid = _run(
+        eng,
+        "--runtime",
+        runtime,
+        "--name",
+        "lonely",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "nc -l -p 7000 -e echo from-lonely; sleep 600",
+    )
+    mine = _exec(eng, cid, "readlink", "/proc/self/ns/net").stdout.strip()
+    for _ in range(50):  # the listener starts right after the container
+        r = eng.run(
+            "run",
+            "--rm",
+            "--network",
+            "container:lonely",
+            "busybox",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; nc 127.0.0.1 7000 </dev/null",
+            timeout=60,
+        )
+        if "from-lonely" in r.out:
+            break
+        time.sleep(0.1)
+    assert r.rc == 0, r.err
+    assert r.out.split() == [mine, "from-lonely"]
