@@ -244,3 +244,41 @@ def load_seccomp_bpf(bpf: bytes) -> None:
     prog = _SockFprog(len(bpf) // 8, ctypes.addressof(buf))
     ret = _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
     _check(ret, "prctl(PR_SET_SECCOMP)")
+
+
+# ---- the new mount API (x86_64): detached mount trees ----
+
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
+
+def open_tree(path: str | os.PathLike[str], flags: int) -> int:
+    """open_tree(AT_FDCWD, path, flags): with OPEN_TREE_CLONE a detached copy of the
+    mount (tree with AT_RECURSIVE) at `path`, as an fd; it stays usable after this
+    process changes user and mount namespace."""
+    ret = _libc.syscall(
+        ctypes.c_long(_SYS_OPEN_TREE),
+        ctypes.c_int(AT_FDCWD),
+        ctypes.c_char_p(_b(path)),
+        ctypes.c_uint(flags),
+    )
+    _check(ret, "open_tree", os.fsdecode(path))
+    return int(ret)
+
+
+def move_mount(tree_fd: int, target: str | os.PathLike[str]) -> None:
+    """Attach the detached mount `tree_fd` (from open_tree) at `target`."""
+    ret = _libc.syscall(
+        ctypes.c_long(_SYS_MOVE_MOUNT),
+        ctypes.c_int(tree_fd),
+        ctypes.c_char_p(b""),
+        ctypes.c_int(AT_FDCWD),
+        ctypes.c_char_p(_b(target)),
+        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+    )
+    _check(ret, "move_mount", os.fsdecode(target))

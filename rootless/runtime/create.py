@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import _socket
 import os
+import sys
 
 from rootless import syscalls as sc
 from rootless.errors import EngineError
@@ -118,6 +119,7 @@ def create(store: Store, opts: CreateOptions) -> ContainerState:
     try:
         fifo = os.path.join(sdir, "exec.fifo")
         os.mkfifo(fifo, 0o622)
+        _chown_to_container_root(fifo, spec)
         parent, child = Channel.pair()
         rootless_euid = os.geteuid() != 0
         pid = os.fork()
@@ -162,6 +164,21 @@ def create(store: Store, opts: CreateOptions) -> ContainerState:
 
                 cgroups.remove(cgroup)
             store.remove(opts.cid)
+
+
+def _chown_to_container_root(path: str, spec: Spec) -> None:
+    """A new user namespace's root may own no file of ours (--userns nomap): give it
+    the fifo its init reopens for writing, as runc does."""
+    user = spec.namespace("user")
+    if user is None or user.path:
+        return
+    uid = next((m.host_id for m in spec.uid_mappings if m.container_id == 0), None)
+    gid = next((m.host_id for m in spec.gid_mappings if m.container_id == 0), None)
+    if uid is not None and gid is not None and (uid, gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.chown(path, uid, gid)
+        except PermissionError:
+            pass  # not ours to give (no CAP_CHOWN): the mode alone must do
 
 
 def console_socket_connect(path: str | None) -> _socket.socket | None:
@@ -290,8 +307,10 @@ def _child_main(
         reset_signals()
         # Before we become non-dumpable (which makes /proc/self files root's); inherited.
         set_oom_score_adj(spec.process)  # type: ignore[arg-type]
-        _stage1(spec, ch)
-        _init(spec, ch, fifo, console, filt, opts.preserve_fds, rootless_euid)  # execs on success
+        # Opened now: a new user namespace's root may not search the state dir.
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        pre = _stage1(spec, ch)
+        _init(spec, ch, fifo_fd, console, filt, opts.preserve_fds, rootless_euid, pre)  # execs
     except BaseException as e:  # report and exit; never unwind into the caller's code
         msg = _describe(e)
         try:
@@ -311,15 +330,17 @@ def _describe(e: BaseException) -> str:
     return f"container init: {type(e).__name__}: {e}"
 
 
-def _stage1(spec: Spec, ch: Channel) -> None:
+def _stage1(spec: Spec, ch: Channel) -> mounts.Preopened | None:
     user = spec.namespace("user")
     new_user = user is not None and not user.path
+    pre = None
     if user is not None and user.path:
         sc.setns_path(user.path, sc.CLONE_NEWUSER)
     if new_user:
         # Namespaces given by path first, as runc: they belong to the user namespace we
         # are in now, whose privileges a new (nested) one would no longer have.
         _join_paths(spec)
+        pre = mounts.preopen(spec)
         sc.unshare(sc.CLONE_NEWUSER)
         ch.send(idmap=True)
         ch.recv("runtime")
@@ -348,6 +369,7 @@ def _stage1(spec: Spec, ch: Channel) -> None:
             os._exit(0)
     else:
         ch.send(init=os.getpid())
+    return pre
 
 
 def _join_paths(spec: Spec) -> None:
@@ -359,11 +381,12 @@ def _join_paths(spec: Spec) -> None:
 def _init(
     spec: Spec,
     ch: Channel,
-    fifo: str,
+    fifo_fd: int,
     console: _socket.socket | None,
     filt: Program | None,
     preserve_fds: int,
     rootless_euid: bool,
+    pre: mounts.Preopened | None = None,
 ) -> None:
     from rootless.runtime.hooks import run_hooks
     from rootless.runtime.process import (
@@ -376,11 +399,10 @@ def _init(
     os.setsid()
     if spec.namespace("mount") is None:
         raise EngineError("a mount namespace is required (linux.namespaces: mount)")
-    mounts.prepare_root(spec)
-    mounts.mount_all(spec)
+    mounts.prepare_root(spec, pre)
+    mounts.mount_all(spec, pre)
     mounts.setup_dev(spec)
     os.makedirs(mounts.secure_join(spec.root_path, spec.process.cwd), exist_ok=True)
-    fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
     ch.send(mounted=True)
     state = ch.recv("runtime")["state"]
     run_hooks("createContainer", spec.hooks.get("createContainer", []), state)
@@ -394,6 +416,9 @@ def _init(
         sc.sethostname(spec.hostname)
     if spec.domainname:
         sc.setdomainname(spec.domainname)
+    net = spec.namespace("network")
+    if net is not None and not net.path:
+        _loopback_up()
     for key, value in spec.sysctl.items():
         _sysctl(key, value)
     mounts.after_pivot(spec)
@@ -413,6 +438,21 @@ def _init(
     state["status"] = "running"
     run_hooks("startContainer", spec.hooks.get("startContainer", []), state)
     finalize_and_exec(spec.process, filt, preserve_fds, rootless_euid)
+
+
+def _loopback_up() -> None:
+    """`lo` up in a new network namespace, as runc does (libcontainer's loopback network):
+    `--network none` still has 127.0.0.1."""
+    import fcntl
+
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        name = b"lo".ljust(16, b"\0")  # struct ifreq: name[16] + a 24-byte union
+        got = fcntl.ioctl(s.fileno(), 0x8913, name + bytes(24))  # SIOCGIFFLAGS
+        flags = int.from_bytes(got[16:18], sys.byteorder) | 0x1  # IFF_UP
+        fcntl.ioctl(s.fileno(), 0x8914, name + flags.to_bytes(2, sys.byteorder) + bytes(22))
+    finally:
+        s.close()
 
 
 def seccomp_cache(store: Store) -> str:

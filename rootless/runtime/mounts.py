@@ -179,12 +179,52 @@ def bind(source: str, dest: str, opts: MountOptions) -> None:
         remount_bind(dest, extra)
 
 
-def mount_one(m: Mount, rootfs: str) -> None:
+class Preopened:
+    """What a new user namespace's root may not reach by path, taken before unsharing it.
+
+    Its root is some subordinate id: it cannot search the user's 0700 dirs holding the
+    rootfs and the bind sources (--userns nomap), and capabilities do not help with
+    files whose owner it does not map. So the rootfs becomes our cwd (unshare carries
+    the cwd into the new mount namespace) and each bind source a detached clone
+    (open_tree), attached later with move_mount, as runc 1.2 does with its sources."""
+
+    __slots__ = ("binds", "root_from_cwd")
+
+    def __init__(self) -> None:
+        self.root_from_cwd = False
+        self.binds: dict[int, tuple[int, bool]] = {}  # mount index -> (tree fd, is dir)
+
+
+def preopen(spec: Spec) -> Preopened:
+    pre = Preopened()
+    for i, m in enumerate(spec.mounts):
+        opts = parse_options(m.options)
+        if not (opts.is_bind or m.type == "bind") or not m.source:
+            continue
+        rec = sc.AT_RECURSIVE if opts.flags & sc.MS_REC else 0
+        try:
+            fd = sc.open_tree(m.source, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
+        except OSError:
+            continue  # mount_one tries the path itself and reports why it fails
+        pre.binds[i] = (fd, os.path.isdir(m.source))
+    os.chdir(spec.root_path)
+    pre.root_from_cwd = True
+    return pre
+
+
+def mount_one(m: Mount, rootfs: str, tree: tuple[int, bool] | None = None) -> None:
     dest = secure_join(rootfs, m.destination)
     opts = parse_options(m.options)
     kind = m.type or ("bind" if opts.is_bind else "none")
     try:
-        if opts.is_bind or kind == "bind":
+        if tree is not None:  # a bind source cloned before a new user namespace
+            _create_target(dest, tree[1])
+            sc.move_mount(tree[0], dest)
+            os.close(tree[0])
+            extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC)
+            if extra:
+                remount_bind(dest, extra)
+        elif opts.is_bind or kind == "bind":
             if not opts.is_bind:
                 opts.flags |= sc.MS_BIND
             bind(m.source or "", dest, opts)
@@ -219,17 +259,25 @@ def _mount_cgroup(dest: str, opts: MountOptions) -> None:
         bind("/sys/fs/cgroup", dest, MountOptions(opts.flags | sc.MS_BIND | sc.MS_REC))
 
 
-def prepare_root(spec: Spec) -> None:
+def prepare_root(spec: Spec, pre: Preopened | None = None) -> None:
     """Stop mount events propagating to the host, and make the rootfs a mount point."""
     prop = PROPAGATION.get(spec.rootfs_propagation or "rslave", sc.MS_SLAVE | sc.MS_REC)
     # Shared is applied after pivot_root; before it the host must not see our mounts.
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC if prop & sc.MS_SHARED else prop)
+    if pre is not None and pre.root_from_cwd:
+        # The rootfs is our cwd, its path out of reach: clone it onto itself and reach
+        # the clone (not the mount under it, which the path would) through its fd.
+        tree = sc.open_tree(".", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_RECURSIVE)
+        sc.move_mount(tree, ".")
+        spec.root_path = f"/proc/self/fd/{tree}"
+        return
     sc.mount(spec.root_path, spec.root_path, None, sc.MS_BIND | sc.MS_REC)
 
 
-def mount_all(spec: Spec) -> None:
-    for m in spec.mounts:
-        mount_one(m, spec.root_path)
+def mount_all(spec: Spec, pre: Preopened | None = None) -> None:
+    binds = pre.binds if pre is not None else {}
+    for i, m in enumerate(spec.mounts):
+        mount_one(m, spec.root_path, binds.get(i))
 
 
 def dev_is_bind(spec: Spec) -> bool:

@@ -61,6 +61,7 @@ class Driver(ABC):
         self.home = home
         self.layers = home / "layers"
         self.containers = home / "containers"
+        self.shifted = home / "shifted"  # ID-shifted image copies (--userns nomap)
 
     # ---- probing ----
     @classmethod
@@ -128,6 +129,9 @@ class Driver(ABC):
         os.rename(staging, final)
 
     def remove_layer(self, layer_id: str) -> None:
+        if self.shifted.is_dir():  # its ID-shifted copies (once no container uses it)
+            for copy in self.shifted.glob(f"{layer_id}-*"):
+                remove_tree(copy)
         d = self.layers / layer_id
         if d.exists():
             # Rename first so a half-removed layer never looks whole.
@@ -150,7 +154,11 @@ class Driver(ABC):
 
         removed = []
         now = time.time()
-        for base, grace in ((self.layers, 0.0), (self.containers, container_grace)):
+        for base, grace in (
+            (self.layers, 0.0),
+            (self.containers, container_grace),
+            (self.shifted, container_grace),
+        ):
             if not base.is_dir():
                 continue
             for p in base.iterdir():
@@ -185,6 +193,11 @@ class Driver(ABC):
     def changes(self, container_id: str) -> Iterator[Change]:
         """What the container changed relative to its image, parents before children.
         rootless.images.layertar.write_changes turns these into an OCI layer tar."""
+
+    def shift_ids(self, container_id: str, offset: int) -> None:
+        """Give the (unmounted) container a rootfs whose owners are moved up by `offset`
+        (--userns nomap: see rootless.storage.idshift). Once, right after creation."""
+        raise StorageError(f"the {self.name} driver cannot shift a container's ids")
 
     def remove_container(self, container_id: str) -> None:
         self.unmount(container_id)

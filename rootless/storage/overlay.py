@@ -27,6 +27,7 @@ from rootless.storage.driver import (
 )
 
 OPAQUE_XATTR = "user.overlay.opaque"
+SHIFTED_LOWER = "lower-shifted"  # names the container's ID-shifted image copy (nomap)
 
 
 def overlay_options(
@@ -39,6 +40,10 @@ def overlay_options(
             opts.append("volatile")
     opts.append("userxattr")
     return ",".join(opts)
+
+
+def shifted_name(layer_id: str, offset: int) -> str:
+    return f"{layer_id}-{offset}"
 
 
 def clear_volatile_marker(work: Path) -> None:
@@ -103,7 +108,13 @@ class OverlayDriver(Driver):
         os.rename(staging, final)
 
     def lower_dirs(self, container_id: str) -> list[Path]:
-        """Layer dirs top-first, as overlay's lowerdir wants them."""
+        """Layer dirs top-first, as overlay's lowerdir wants them (or the container's
+        own ID-shifted copy of them: shift_ids)."""
+        try:
+            name = (self.container_dir(container_id) / SHIFTED_LOWER).read_text().strip()
+            return [self.shifted / name]
+        except FileNotFoundError:
+            pass
         layer = self.container_layer(container_id)
         if not layer:
             return [self.container_dir(container_id) / "empty"]
@@ -145,6 +156,48 @@ class OverlayDriver(Driver):
 
     def unmount(self, container_id: str) -> None:
         unmount_all(self.container_dir(container_id) / "merged")
+
+    def shift_ids(self, container_id: str, offset: int) -> None:
+        """The container's lower dir becomes a chown'ed copy of its image, made once per
+        image and offset and shared, as containers/storage does for a mapping without
+        idmapped mounts; the upper dir's root (the rootfs' /) goes to the shifted root.
+        The image's own layers stay untouched."""
+        layer = self.container_layer(container_id)
+        cdir = self.container_dir(container_id)
+        if layer:
+            name = shifted_name(layer, offset)
+            if not (self.shifted / name).is_dir():
+                self._make_shifted(container_id, name, offset)
+            (cdir / SHIFTED_LOWER).write_text(name)
+        os.chown(cdir / "upper", offset, offset)
+
+    def _make_shifted(self, container_id: str, name: str, offset: int) -> None:
+        """Flatten the image through the container's own (still empty) mount (unless it
+        has one layer), copy it, shift the copy, rename it into place (a racing twin's
+        copy is dropped)."""
+        from rootless.storage.idshift import shift_tree
+        from rootless.storage.vfs import copy_tree
+
+        staging = self.shifted / f".tmp-{name}-{os.getpid()}"
+        if staging.exists():
+            remove_tree(staging)
+        try:
+            lowers = self.lower_dirs(container_id)
+            if len(lowers) == 1:  # a one-layer image: nothing to flatten, copy it directly
+                copy_tree(lowers[0], staging)
+            else:
+                try:
+                    copy_tree(self.mount(container_id), staging)
+                finally:
+                    self.unmount(container_id)
+            shift_tree(staging, offset)
+            os.rename(staging, self.shifted / name)
+        except OSError as e:
+            if not (self.shifted / name).is_dir():
+                raise StorageError(f"making the ID-shifted copy of the image failed: {e}") from e
+        finally:
+            if staging.exists():
+                remove_tree(staging)
 
     def changes(self, container_id: str) -> Iterator[Change]:
         cdir = self.container_dir(container_id)

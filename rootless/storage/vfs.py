@@ -65,6 +65,12 @@ class VfsDriver(Driver):
     def unmount(self, container_id: str) -> None:
         pass
 
+    def shift_ids(self, container_id: str, offset: int) -> None:
+        """The container's rootfs is its own full copy: chown it in place."""
+        from rootless.storage.idshift import shift_tree
+
+        shift_tree(self.rootfs(container_id), offset)
+
     def changes(self, container_id: str) -> Iterator[Change]:
         layer = self.container_layer(container_id)
         base = self.layer_dir(layer) if layer else None

@@ -27,7 +27,7 @@ def create(ctx: Ctx, spec: RunSpec) -> Record:
     try:
         d = ctx.store.new_dir(cid)
         made_dir = True
-        driver = rootfs.create(ctx.paths, cid, image)
+        driver = rootfs.create(ctx.paths, cid, image, spec.userns)
         rec = Record(
             id=cid,
             name=name,

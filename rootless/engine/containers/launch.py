@@ -144,10 +144,16 @@ def start_monitor(
 
 
 def start_error(err: str) -> EngineError:
-    """Map the runtime's complaint to Docker's exit codes (127 not found, 126 cannot run)."""
+    """Map the runtime's complaint to Docker's exit codes: 127 when the command is not
+    found, 126 when it cannot be run. Only failures to execute the command count (runc
+    and ours say `exec: "CMD": ...`, the kernel `exec format error`); anything else that
+    stops the container from starting (a mount, a namespace, a map) is the engine's own
+    failure (125), even when its reason reads "permission denied"."""
     low = err.lower()
+    if 'exec: "' not in low and "exec format error" not in low:
+        return EngineError(err)
     if "executable file not found" in low or "no such file or directory" in low:
         return CommandNotFound(err)
-    if "permission denied" in low or "exec format error" in low:
+    if "permission denied" in low or "exec format error" in low or "is a directory" in low:
         return CannotInvoke(err)
     return EngineError(err)
