@@ -110,7 +110,7 @@ RUN_OPTIONS: tuple[Opt, ...] = (
     Opt("volume", ("-v", "--volume"), MULTI, "[NAME|/host/path:]/ctr[:ro]."),
     Opt("mount", ("--mount",), MULTI, "type=bind|volume|tmpfs,src=..,dst=..[,ro]."),
     Opt("volumes_from", ("--volumes-from",), MULTI, "Mount CONTAINER's volumes[:ro|:rw]."),
-    Opt("runtime", ("--runtime",), TEXT, "OCI runtime: rootless (ours, default), runc, crun or a path."),
+    Opt("runtime", ("--runtime",), TEXT, "OCI runtime: rootless (default), runc, crun or a path."),
 )
 
 
