@@ -138,15 +138,6 @@ def write_entry(cache_dir: str, key: str, arch: str, bpf: bytes) -> None:
     if not valid_program(bpf):
         return
     os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-    path = os.path.join(cache_dir, key)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, _header(key, arch, bpf) + bpf)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from rootless.runtime.state import write_atomic
+
+    write_atomic(os.path.join(cache_dir, key), _header(key, arch, bpf) + bpf, 0o600)
