@@ -24,26 +24,48 @@ COMMANDS = ("run", "create")
 
 
 class GroupOpt:
-    """One of the `rootless` group's options (cli/group.py declares them for click).
-    A plain class: a frozen dataclass costs ~0.6 ms to create at every start."""
+    """One of the `rootless` group's options: read here, and declared for click from this
+    same table (cli/group.py). A plain class: a frozen dataclass costs ~0.6 ms to create
+    at every start."""
 
-    __slots__ = ("choices", "dest", "envvar")
+    __slots__ = ("choices", "default", "dest", "envvar", "help")
 
-    def __init__(self, dest: str, envvar: str | None, choices: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        dest: str,
+        envvar: str | None,
+        choices: tuple[str, ...] = (),
+        help: str | None = None,
+        default: str | None = None,
+    ) -> None:
         self.dest = dest
         self.envvar = envvar
-        self.choices = choices
+        self.choices = choices  # none: a path
+        self.help = help
+        self.default = default
 
 
 GROUP_OPTIONS: dict[str, GroupOpt] = {
-    "--root": GroupOpt("root", "ROOTLESS_ROOT"),
-    "--runroot": GroupOpt("runroot", "ROOTLESS_RUNROOT"),
-    "--config-dir": GroupOpt("config_dir", "ROOTLESS_CONFIG_DIR"),
-    "--cgroup-limits": GroupOpt("cgroup_limits", "ROOTLESS_CGROUP_LIMITS", ("warn", "require")),
-    "--storage-driver": GroupOpt(
-        "storage_driver", "ROOTLESS_STORAGE_DRIVER", ("overlay", "fuse", "vfs")
+    "--root": GroupOpt("root", "ROOTLESS_ROOT", help="Data directory."),
+    "--runroot": GroupOpt(
+        "runroot", "ROOTLESS_RUNROOT", help="Runtime directory (pids, sockets, locks)."
     ),
-    "--log-level": GroupOpt("log_level", None, ("debug", "info", "warning", "error")),
+    "--config-dir": GroupOpt("config_dir", "ROOTLESS_CONFIG_DIR", help="Configuration directory."),
+    "--cgroup-limits": GroupOpt(
+        "cgroup_limits",
+        "ROOTLESS_CGROUP_LIMITS",
+        ("warn", "require"),
+        "Without a delegated cgroup v2 subtree: warn and run (default), or fail.",
+    ),
+    "--storage-driver": GroupOpt(
+        "storage_driver",
+        "ROOTLESS_STORAGE_DRIVER",
+        ("overlay", "fuse", "vfs"),
+        "Layer storage driver (default: overlay, else fuse, else vfs).",
+    ),
+    "--log-level": GroupOpt(
+        "log_level", None, ("debug", "info", "warning", "error"), default="warning"
+    ),
 }
 
 
@@ -151,12 +173,7 @@ def _long_option(args: Sequence[str], i: int, table: dict[str, Opt], kw: dict[st
             raise _Decline  # click: "does not take a value"
         kw[opt.dest] = True
         return i + 1
-    if eq:
-        _store(opt, value, kw)
-        return i + 1
-    value, i = _next_value(args, i)
-    _store(opt, value, kw)
-    return i
+    return _take_value(opt, value if eq else None, args, i, kw)
 
 
 def _short_options(args: Sequence[str], i: int, table: dict[str, Opt], kw: dict[str, Any]) -> int:
@@ -170,14 +187,21 @@ def _short_options(args: Sequence[str], i: int, table: dict[str, Opt], kw: dict[
         if opt.kind == FLAG:
             kw[opt.dest] = True
             continue
-        rest = arg[k + 1 :]
-        if rest:
-            _store(opt, rest, kw)
-            return i + 1
-        value, i = _next_value(args, i)
-        _store(opt, value, kw)
-        return i
+        return _take_value(opt, arg[k + 1 :] or None, args, i, kw)
     return i + 1
+
+
+def _take_value(
+    opt: Opt, inline: str | None, args: Sequence[str], i: int, kw: dict[str, Any]
+) -> int:
+    """Store the value of the option at args[i]: `inline` (after `=`, possibly empty, or
+    the rest of a short cluster) when given, else the next argument; the index after it."""
+    if inline is not None:
+        _store(opt, inline, kw)
+        return i + 1
+    value, i = _next_value(args, i)
+    _store(opt, value, kw)
+    return i
 
 
 def _store(opt: Opt, value: str, kw: dict[str, Any]) -> None:

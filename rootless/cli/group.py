@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import click
 
 from rootless import __version__
+from rootless.cli.fastparse import GROUP_OPTIONS
 from rootless.cli.main import COMMANDS, HELP
 
 
@@ -32,37 +34,23 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+def _group_options(f: Callable[..., None]) -> Callable[..., None]:
+    """The group's options from the table the click-free parser reads (one source)."""
+    for name, o in reversed(GROUP_OPTIONS.items()):
+        kind = click.Choice(list(o.choices)) if o.choices else click.Path()
+        f = click.option(
+            name,
+            envvar=o.envvar,
+            type=kind,
+            default=o.default,
+            show_default=o.default is not None,
+            help=o.help,
+        )(f)
+    return f
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", envvar="ROOTLESS_ROOT", type=click.Path(), help="Data directory.")
-@click.option(
-    "--runroot",
-    envvar="ROOTLESS_RUNROOT",
-    type=click.Path(),
-    help="Runtime directory (pids, sockets, locks).",
-)
-@click.option(
-    "--config-dir", envvar="ROOTLESS_CONFIG_DIR", type=click.Path(), help="Configuration directory."
-)
-@click.option(
-    "--cgroup-limits",
-    envvar="ROOTLESS_CGROUP_LIMITS",
-    type=click.Choice(["warn", "require"]),
-    default=None,
-    help="Without a delegated cgroup v2 subtree: warn and run (default), or fail.",
-)
-@click.option(
-    "--storage-driver",
-    envvar="ROOTLESS_STORAGE_DRIVER",
-    type=click.Choice(["overlay", "fuse", "vfs"]),
-    default=None,
-    help="Layer storage driver (default: overlay, else fuse, else vfs).",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
-    show_default=True,
-)
+@_group_options
 @click.version_option(
     __version__, "--version", "-v", prog_name="rootless", message="%(prog)s version %(version)s"
 )
