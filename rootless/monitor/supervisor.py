@@ -340,15 +340,13 @@ class Monitor:
         while time.monotonic() < deadline:
             r, _, _ = select.select([lsock], [], [], 0.05)
             if r:
+                from rootless.runtime.inprocess import receive_fd
+
                 conn = _accept(lsock)
                 try:
-                    _, anc, _, _ = conn.recvmsg(4096, _socket.CMSG_SPACE(4))
+                    return receive_fd(conn)
                 finally:
                     conn.close()
-                for level, kind, data in anc:
-                    if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                        return int.from_bytes(data[:4], sys.byteorder)
-                return -1
             done, _ = os.waitpid(pid, os.WNOHANG)
             if done:
                 # reaped already: make wait_child's status available again is impossible,
@@ -391,6 +389,10 @@ class Monitor:
                     pass
             if fd != self.master:
                 os.close(fd)
+                # closed here: drain_outputs must not close the number again (by then it
+                # may be a client's socket or a new pipe)
+                if fd in self._registered_outputs:
+                    self._registered_outputs.remove(fd)
             return False
         stream = self.outputs[fd]
         self.log.write(stream, data)
@@ -451,11 +453,11 @@ class Monitor:
             import struct
             import termios
 
-            rows, cols = (int(x) for x in data.split())
             try:
+                rows, cols = (int(x) for x in data.split())
                 fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            except OSError:
-                pass
+            except (ValueError, OSError, struct.error):
+                pass  # a malformed message or size: ignored (as idle.c), never fatal
         elif kind == P.CLOSE_STDIN and self.stdin_w >= 0 and self.stdin_w != self.master:
             os.close(self.stdin_w)
             self.stdin_w = -1

@@ -53,15 +53,25 @@ def create_container(
     return Created(st.pid, master)
 
 
-def _receive_master(sock: _socket.socket) -> int:
-    """The init sent the master before reporting ready, so it is already queued."""
+def receive_fd(sock: _socket.socket) -> int:
+    """The one fd a peer sent on `sock` with SCM_RIGHTS (a pty master), else -1.
+    `_socket` only: the monitor, which also receives runc's console this way, keeps the
+    `socket` module (enum, selectors...) out of its memory."""
     _msg, anc, _flags, _addr = sock.recvmsg(4096, _socket.CMSG_SPACE(4))
     for level, kind, data in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             return int.from_bytes(data[:4], sys.byteorder)
-    from rootless.errors import EngineError
+    return -1
 
-    raise EngineError("the container's init sent no terminal")
+
+def _receive_master(sock: _socket.socket) -> int:
+    """The init sent the master before reporting ready, so it is already queued."""
+    master = receive_fd(sock)
+    if master < 0:
+        from rootless.errors import EngineError
+
+        raise EngineError("the container's init sent no terminal")
+    return master
 
 
 def start_container(root: str, cid: str) -> None:
