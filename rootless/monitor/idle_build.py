@@ -99,17 +99,18 @@ def _compile(path: str) -> str:
             text=True,
             timeout=120,
         )
+        if p.returncode != 0:
+            lines = [ln for ln in (p.stderr or "").splitlines() if ln.strip()]
+            return f"{cc} failed ({p.returncode}): {lines[0] if lines else 'no output'}"
+        os.replace(tmp, path)
+        return ""
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"{cc} failed: {e}"
-    if p.returncode != 0:
+    finally:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp)  # whatever a failed or killed compiler left
         except FileNotFoundError:
             pass
-        lines = [ln for ln in (p.stderr or "").splitlines() if ln.strip()]
-        return f"{cc} failed ({p.returncode}): {lines[0] if lines else 'no output'}"
-    os.replace(tmp, path)
-    return ""
 
 
 def _read_text(path: str) -> str:
