@@ -279,6 +279,12 @@ def _rlimits(spec: RunSpec) -> list[dict[str, Any]]:
     return out
 
 
+# --userns nomap: the container's root is the engine's uid (and gid) 1, the first
+# subordinate id; its ids are the engine's shifted by this much, and so must its files be
+# (engine/containers/rootfs.create).
+NOMAP_ID_OFFSET = 1
+
+
 def _userns(spec: RunSpec, ctx: BundleContext, user: ResolvedUser) -> dict[str, Any] | None:
     """A nested user namespace for --userns keep-id/nomap (65536 ids of the engine's)."""
     size = 65536
@@ -294,7 +300,7 @@ def _userns(spec: RunSpec, ctx: BundleContext, user: ResolvedUser) -> dict[str, 
 
         return {"uidMappings": keep(u), "gidMappings": keep(g)}
     if spec.userns == "nomap":
-        m = [{"containerID": 0, "hostID": 1, "size": size - 1}]
+        m = [{"containerID": 0, "hostID": NOMAP_ID_OFFSET, "size": size - NOMAP_ID_OFFSET}]
         return {"uidMappings": m, "gidMappings": m}
     return None
 

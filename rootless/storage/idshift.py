@@ -6,7 +6,8 @@ kernel cannot give us an ID-shifted view of the layers here: idmapped mounts nee
 filesystem that allows them (overlayfs does not: EINVAL) whose superblock our user
 namespace owns (the layers' ext4 belongs to the host: EPERM); only a tmpfs of our own
 qualifies. So, like containers/storage without idmapped mounts, we make a chown'ed
-copy: every owner moved up by `offset`, once per container.
+copy: every owner moved up by `offset`, once per image and offset with the overlay and
+fuse drivers (shared by the image's nomap containers), in place per container with vfs.
 """
 
 from __future__ import annotations

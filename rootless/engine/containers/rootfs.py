@@ -64,11 +64,6 @@ def driver(paths: Paths, name: str | None = None) -> Any:
     return open_driver(paths.storage, name or configured_driver(paths))
 
 
-# --userns nomap: the container's ids are the engine's shifted by one (its root is the
-# engine's uid 1, the first subordinate id; bundle._userns), and so must its files be.
-NOMAP_ID_OFFSET = 1
-
-
 def create(paths: Paths, cid: str, image: ImageInfo, userns: str | None = None) -> str:
     """Prepare the container's writable rootfs; returns the storage driver's name.
     With --userns nomap it is an ID-shifted copy of the image (rootless.storage.idshift):
@@ -76,6 +71,8 @@ def create(paths: Paths, cid: str, image: ImageInfo, userns: str | None = None) 
     drv = driver(paths)
     drv.create_container(cid, image.top_layer)
     if userns == "nomap":
+        from rootless.engine.bundle import NOMAP_ID_OFFSET  # its mapping's offset
+
         try:
             drv.shift_ids(cid, NOMAP_ID_OFFSET)
         except BaseException:
