@@ -271,6 +271,6 @@ def probe_monitor_idle() -> Probe:
             "Python loop",
             f"the C idle monitor could not be built ({built.error}); detached containers "
             "keep a Python monitor (~9 MB RSS each instead of ~2 MB)",
-            "install a C compiler: apt-get install gcc libc6-dev (then run `rootless info`)",
+            built.fix,
         )
     return Probe(True, built.path, extra={"path": built.path})

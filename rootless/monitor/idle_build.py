@@ -19,14 +19,18 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "idle.c")
 FORCE_ENV = "ROOTLESS_MONITOR_IDLE"  # "python": never hand off to the C program
 
 
+COMPILER_FIX = "install a C compiler: apt-get install gcc libc6-dev (then run `rootless info`)"
+
+
 class BuildResult:
-    """`path` of a ready binary, or None and the reason it is not there."""
+    """`path` of a ready binary, or None, the reason it is not there and its fix."""
 
-    __slots__ = ("error", "path")
+    __slots__ = ("error", "fix", "path")
 
-    def __init__(self, path: str | None, error: str = "") -> None:
+    def __init__(self, path: str | None, error: str = "", fix: str = COMPILER_FIX) -> None:
         self.path = path
         self.error = error
+        self.fix = fix
 
 
 def forced_python() -> bool:
@@ -52,7 +56,11 @@ def ensure_built(retry_failed: bool = False) -> BuildResult:
     try:
         path = binary_path()
     except OSError as e:
-        return BuildResult(None, f"cannot read {SOURCE}: {e.strerror}")
+        return BuildResult(
+            None,
+            f"cannot read {SOURCE}: {e.strerror}",
+            "reinstall rootless: its package must include rootless/monitor/idle.c",
+        )
     if os.access(path, os.X_OK):
         return BuildResult(path)
     failed = path + ".failed"
@@ -64,7 +72,10 @@ def ensure_built(retry_failed: bool = False) -> BuildResult:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as e:
-        return BuildResult(None, f"cannot create {os.path.dirname(path)}: {e.strerror}")
+        where = os.path.dirname(path)
+        return BuildResult(
+            None, f"cannot create {where}: {e.strerror}", "make it writable or set XDG_CACHE_HOME"
+        )
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.access(path, os.X_OK):  # another engine built it while we waited
