@@ -15,6 +15,7 @@ import time
 from rootless.errors import Conflict, EngineError, NotFound
 from rootless.runtime import jsonlite
 from rootless.runtime.spec import Record
+from rootless.syscalls import proc_start_time as proc_start_time  # the runtime's users
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -89,19 +90,6 @@ def validate_id(cid: str) -> None:
     ok = all(c.isascii() and (c.isalnum() or c in _ID_EXTRA) for c in cid)
     if not cid or not ok or cid in (".", ".."):
         raise EngineError(f"invalid container id {cid!r}: use letters, digits, '_', '-', '+', '.'")
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Start time of PID (clock ticks since boot) or None if it does not exist or is a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:

@@ -70,16 +70,9 @@ def write_record(runtime: Path, rec: PauseRecord) -> None:
 
 def starttime(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (clock ticks since boot); None if gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # comm (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
-    if not fields or fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
+    from rootless.syscalls import proc_start_time
+
+    return proc_start_time(pid)
 
 
 def is_pause(rec: PauseRecord, runtime: Path) -> bool:
