@@ -130,6 +130,7 @@ def main() -> None:
     # No cyclic GC while starting: the fast path is short-lived or turns it back on once
     # the container runs (runexec.collect_garbage_again); click's path gets it back now.
     gc.disable()
+    _defer_inspect()
     from rootless.cli.fastparse import parse
 
     fast = parse(sys.argv[1:])
@@ -138,6 +139,29 @@ def main() -> None:
         return
     gc.enable()
     _guarded(_click_main)
+
+
+def _defer_inspect() -> None:
+    """`dataclasses` imports `inspect` (and with it ast, dis, tokenize: ~5 ms of every
+    start) only to give a class without a docstring one; ours have docstrings. Until
+    something really uses it, `inspect` is a stand-in that imports the real module on
+    first attribute access and takes on its contents (click, for one, uses it). An
+    importlib LazyLoader module can't do this: `import` itself reads its `__spec__`."""
+    if "inspect" in sys.modules:
+        return
+    import types
+
+    stand_in = types.ModuleType("inspect")
+
+    def load(name: str) -> object:
+        del sys.modules["inspect"]
+        import inspect as real
+
+        stand_in.__dict__.update(real.__dict__)
+        return getattr(real, name)
+
+    stand_in.__getattr__ = load  # type: ignore[method-assign]
+    sys.modules["inspect"] = stand_in
 
 
 def _click_main() -> None:

@@ -54,19 +54,25 @@ def check_limits(opts: GlobalOpts, spec: RunSpec, paths: Paths) -> None:
 def run_command(opts: GlobalOpts, kw: dict[str, Any]) -> None:
     """`rootless run`: returns when detached, else exits with the container's code."""
     from rootless.cli.runflags import build_spec
-    from rootless.engine.containers.context import open_ctx
+    from rootless.paths import ensure_dirs
+    from rootless.userns import enter
 
-    spec = build_spec(kw)
+    spec = build_spec(kw)  # bad flags fail here, before anything is started
     paths = opts.paths()
     check_limits(opts, spec, paths)
-    ectx = open_ctx(paths)
-    from rootless.engine.containers.launch import prestart
+    ensure_dirs(paths)
+    userns = enter(paths)
+    from rootless.engine.containers.prestart import prestart
 
-    # The monitor's interpreter starts now, so its start-up overlaps the imports below
-    # as well as create/mount/bundle (this machine has more than one core).
+    # The monitor's interpreter starts now, in the user namespace, so its start-up (and
+    # its import of our runtime) overlaps the engine's imports below and the create/
+    # mount/bundle work (this machine has more than one core).
     pending = prestart()
     try:
+        from rootless.engine.containers.context import ctx_in_userns
         from rootless.engine.containers.run import run as run_container
+
+        ectx = ctx_in_userns(paths, userns)
     except BaseException:
         pending.cancel()
         raise

@@ -184,11 +184,8 @@ def build_spec(kw: dict[str, Any]) -> RunSpec:
         from rootless.cgroups.limits import to_dict
 
         spec.resources = to_dict(limits_from_flags(kw))
-    from rootless.engine.containers.attach import parse_detach_keys
-    from rootless.engine.containers.stop import parse_signal
-
-    parse_detach_keys(spec.detach_keys)
-    parse_signal(spec.stop_signal)
+    R.parse_detach_keys(spec.detach_keys)
+    R.parse_signal(spec.stop_signal)
     from rootless.engine.mounts import absolutize  # persistence: ./relative -> absolute now
 
     absolutize(spec)

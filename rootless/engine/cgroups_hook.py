@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rootless.cgroups.limits import Limits
     from rootless.cgroups.sample import Sample
@@ -58,6 +58,8 @@ def setup(ctx: Ctx, rec: Record) -> str:
         return ""
     limits = limits_of(rec.spec)
     if missing_controllers(info, limits):
+        from rootless.cgroups.limits import Limits
+
         limits = Limits()  # warned (or refused) at create time: run without them
     rec.oom_killed = False
     return str(mgr.create(rec.id, limits))

@@ -11,12 +11,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
 
 from rootless.errors import UsageError
 from rootless.images import reference
 from rootless.images.store import Image, ImageStore, register_in_use
 from rootless.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO
 
 ENV_DRIVER = "ROOTLESS_STORAGE_DRIVER"
 

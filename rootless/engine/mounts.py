@@ -14,16 +14,19 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
 
 from rootless.errors import NotFound, UsageError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Literal
+
     from rootless.engine.bundle import BundleContext
     from rootless.engine.runspec import RunSpec
     from rootless.paths import Paths
 
-MountKind = Literal["bind", "volume", "tmpfs"]
+    MountKind = Literal["bind", "volume", "tmpfs"]
+
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
 # -v modes we accept; z/Z (SELinux relabel) have no meaning without SELinux.

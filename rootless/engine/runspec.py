@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from rootless.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 NETWORK_MODES_BUILTIN = ("none", "host")
@@ -149,6 +152,44 @@ def parse_restart(value: str) -> RestartPolicy:
     if retries < 0:
         raise UsageError("restart retry count must be >= 0")
     return RestartPolicy(name, retries)
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """'ctrl-p,ctrl-q' -> b'\\x10\\x11'; '' disables detaching."""
+    out = bytearray()
+    for key in (k.strip() for k in spec.split(",") if k.strip()):
+        if key.startswith("ctrl-") and len(key) == 6:
+            c = key[5]
+            codes = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if c.isalpha():
+                out.append(ord(c.lower()) - ord("a") + 1)
+            elif c in codes:
+                out.append(codes[c])
+            else:
+                raise UsageError(f"invalid detach key {key!r}")
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise UsageError(f"invalid detach key {key!r}", hint="e.g. --detach-keys ctrl-p,ctrl-q")
+    return bytes(out)
+
+
+def parse_signal(sig: str | int) -> int:
+    """A signal by number or name (KILL, SIGKILL, kill) -> its number."""
+    s = str(sig).upper()
+    if s.isdigit():
+        n = int(s)
+    else:
+        import signal
+
+        name = s if s.startswith("SIG") else f"SIG{s}"
+        try:
+            n = int(signal.Signals[name])
+        except KeyError:
+            raise UsageError(f"invalid signal {sig!r}", hint="e.g. -s TERM or -s 9") from None
+    if not 0 < n < 65:
+        raise UsageError(f"invalid signal {sig!r}")
+    return n
 
 
 _RLIMITS = {

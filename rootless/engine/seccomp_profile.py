@@ -10,7 +10,10 @@ the filter is then what Docker applies, and libseccomp compiles it ~0.1 s faster
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # uname -m -> the names Docker's profile uses for it in `arches` and `archMap`.
 _ARCH_NAMES = {

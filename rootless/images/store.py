@@ -24,18 +24,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
 
 from rootless.errors import Conflict, EngineError, NotFound
 from rootless.fsutil import atomic_write_json, locked, read_json
 from rootless.images import reference
 from rootless.paths import Paths
 from rootless.storage.driver import Driver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO
 
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -569,6 +571,8 @@ class ImageStore:
                 raise CorruptBlob(f"image {image.id[:12]}: layers unpack to different ids")
 
     def copy_blob_to(self, digest: str, dest: Path) -> None:
+        import shutil
+
         shutil.copyfile(self.blob_path(digest), dest)
 
 

@@ -31,11 +31,14 @@ import tarfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rootless.errors import EngineError
 from rootless.images.compress import PrefetchingReader
-from rootless.storage.driver import WhiteoutFormat, remove_tree
+from rootless.storage.driver import remove_tree
+
+if TYPE_CHECKING:
+    from rootless.storage.driver import WhiteoutFormat
 
 WH_PREFIX = ".wh."
 WH_OPAQUE = ".wh..wh..opq"

@@ -768,8 +768,9 @@ def main(argv: list[str]) -> None:
         os.set_inheritable(status_fd, False)
         # Started ahead of the CLI's mount/bundle work: load our runtime while we wait
         # (the default; ~5 ms less between the go and the container's start).
-        import rootless.runtime.inprocess  # noqa: F401
+        from rootless.runtime.inprocess import preload
 
+        preload()
         cdir = _read_go(int(argv[1]))
     else:
         cdir, status_fd = argv[0], int(argv[1])

@@ -16,6 +16,15 @@ from rootless.runtime.create import CreateOptions, create
 from rootless.runtime.state import Store
 
 
+def preload() -> None:
+    """Import now what create/start load on first use (the `rootless-runtime` command
+    keeps them lazy): a monitor waiting for its go has the time, and imports after
+    create's fork would be paid by the container's stage 1 and init, on the start path."""
+    import fcntl  # noqa: F401  (lo up in a new network namespace)
+
+    from rootless.runtime import bpfcache, hooks, lifecycle, process  # noqa: F401
+
+
 class Created:
     """A created (not yet started) container."""
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rootless.errors import UsageError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rootless.storage.driver import Driver
 

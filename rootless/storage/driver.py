@@ -26,16 +26,19 @@ Every method that touches files must run inside the engine's user namespace
 from __future__ import annotations
 
 import os
-import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
 
 from rootless.errors import EngineError, NotFound
 
-WhiteoutFormat = Literal["overlay", "delete"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar, Literal
+
+    WhiteoutFormat = Literal["overlay", "delete"]
+    ChangeKind = Literal["add", "modify", "delete", "opaque"]
 
 
 class StorageError(EngineError):
@@ -212,9 +215,6 @@ class Driver(ABC):
             return None
 
 
-ChangeKind = Literal["add", "modify", "delete", "opaque"]
-
-
 @dataclass(frozen=True)
 class Change:
     """One path the container changed. `path` is relative to the rootfs ("etc/passwd");
@@ -227,6 +227,7 @@ class Change:
 
 def remove_tree(path: Path) -> None:
     """rm -rf that also copes with read-only directories inside (chmod then retry)."""
+    import shutil  # here: with it come bz2 and lzma, ~2 ms of every `run`'s start-up
 
     def onerror(func: object, p: str, exc: object) -> None:
         try:

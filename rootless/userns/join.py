@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from rootless.errors import EngineError
 from rootless.paths import Paths
@@ -24,7 +23,11 @@ from rootless.userns.info import UsernsInfo, info_for
 # Podman's _CONTAINERS_USERNS_CONFIGURED: a nested `rootless` sees it and skips the join.
 ENV = "_ROOTLESS_USERNS"
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 class _PauseGone(Exception):

@@ -11,6 +11,10 @@ from rootless.engine.containers.status import live_state
 from rootless.engine.containers.store import Store
 from rootless.paths import Paths
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rootless.userns.info import UsernsInfo
+
 
 @dataclass
 class Ctx:
@@ -34,7 +38,11 @@ def open_ctx(paths: Paths) -> Ctx:
     from rootless.userns import enter
 
     ensure_dirs(paths)
-    info = enter(paths)
+    return ctx_in_userns(paths, enter(paths))
+
+
+def ctx_in_userns(paths: Paths, info: UsernsInfo) -> Ctx:
+    """The context once this process joined the user namespace `info` describes."""
     uid = next((out for inside, out, _ in info.uid_map if inside == 0), 0)
     gid = next((out for inside, out, _ in info.gid_map if inside == 0), 0)
     return Ctx(paths, Store(paths), uid, gid)

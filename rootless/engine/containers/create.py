@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 from rootless.engine import bundle
 from rootless.engine.containers import ociruntime, rootfs
 from rootless.engine.containers.context import Ctx
@@ -44,6 +42,8 @@ def create(ctx: Ctx, spec: RunSpec) -> Record:
         if driver:
             rootfs.remove(ctx.paths, cid, driver)
         if made_dir:
+            import shutil  # the failure path only (bz2, lzma: ~1 ms)
+
             shutil.rmtree(d.path, ignore_errors=True)
         ctx.store.release_name(name, cid)
         raise

@@ -1,7 +1,7 @@
 """Start the monitor for a container and wait for its one-line report.
 
-The monitor is a fresh `python -S -m rootless.monitor` (no site, no click, no engine):
-cheap to start, small while it lives. It double-forks, so it is nobody's child and
+The monitor is a fresh `python -S rootless/monitor/__main__.py` (no site, no click, no
+engine), usually started ahead of time (prestart.py): cheap to start, small while it lives. It double-forks, so it is nobody's child and
 survives the CLI; it reports on a pipe once the container runs (or why it could not).
 """
 
@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-import rootless
 from rootless.engine.containers.ociruntime import Runtime
+from rootless.engine.containers.prestart import PendingMonitor, prestart
 from rootless.engine.containers.record import ContainerDir, Record
 from rootless.errors import CannotInvoke, CommandNotFound, EngineError
 from rootless.monitor.protocol import ARGS_FILE
 from rootless.paths import Paths
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 LOG_MAX_SIZE = 20 * 1024 * 1024
-# Run by path, not `-m`: runpy alone is ~1 MB of the monitor's RSS.
-MONITOR_MAIN = str(Path(rootless.__file__).resolve().parent / "monitor" / "__main__.py")
 
 
 def cleanup_command(paths: Paths, cid: str) -> tuple[list[str], dict[str, str]]:
@@ -34,65 +34,6 @@ def cleanup_command(paths: Paths, cid: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "rootless", "container", "cleanup", cid], env
 
 
-@dataclass
-class PendingMonitor:
-    """A monitor interpreter started ahead of time, waiting for its container dir: its
-    start-up overlaps the CLI's create/mount/bundle work instead of following it."""
-
-    pid: int
-    go_w: int
-    status_r: int
-
-    def wait(self) -> None:
-        """Reap the first child (it exits at once after its fork, or on cancel)."""
-        while True:
-            try:
-                os.waitpid(self.pid, 0)
-                return
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                return
-
-    def cancel(self) -> None:
-        if self.go_w >= 0:
-            os.close(self.go_w)  # EOF: it exits without doing anything
-            self.go_w = -1
-            self.wait()
-            os.close(self.status_r)
-
-
-def prestart() -> PendingMonitor:
-    go_r, go_w = os.pipe()
-    status_r, status_w = os.pipe()
-    penv = dict(os.environ)
-    pkg_parent = str(Path(rootless.__file__).resolve().parent.parent)
-    penv["PYTHONPATH"] = pkg_parent + (
-        os.pathsep + penv["PYTHONPATH"] if penv.get("PYTHONPATH") else ""
-    )
-    # posix_spawn rather than subprocess: no `subprocess` import (selectors, threading,
-    # signal...) on the `run` path, and a vfork-style spawn of the big CLI process.
-    null = os.devnull
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0),
-    ]
-    try:
-        for fd in (go_r, status_w):
-            os.set_inheritable(fd, True)  # only these two: every other fd is O_CLOEXEC
-        argv = [sys.executable, "-S", MONITOR_MAIN, "--go", str(go_r), str(status_w)]
-        pid = os.posix_spawn(sys.executable, argv, penv, file_actions=actions, setsid=True)
-    except BaseException:
-        for fd in (go_w, status_r):
-            os.close(fd)
-        raise
-    finally:
-        os.close(go_r)
-        os.close(status_w)
-    return PendingMonitor(pid, go_w, status_r)
-
-
 def start_monitor(
     paths: Paths,
     d: ContainerDir,
@@ -100,8 +41,10 @@ def start_monitor(
     *,
     wait_attach: bool,
     pending: PendingMonitor | None = None,
+    after_go: Callable[[], object] | None = None,
 ) -> int:
-    """Hand the container to a monitor; returns the container's pid once it runs."""
+    """Hand the container to a monitor; returns the container's pid once it runs.
+    `after_go`: work for the ~10 ms the monitor takes to create and start the container."""
     rt = Runtime.for_paths(paths, rec.runtime)
     cmd, env = cleanup_command(paths, rec.id)
     args = {
@@ -126,9 +69,14 @@ def start_monitor(
     tmp.write_bytes(marshal.dumps(args))
     os.replace(tmp, d.path / ARGS_FILE)
     mon = pending or prestart()
-    os.write(mon.go_w, str(d.path).encode() + b"\n")
+    try:
+        os.write(mon.go_w, str(d.path).encode() + b"\n")
+    except BrokenPipeError:
+        pass  # it is gone: its empty report below says so (never `run`'s exit 0 on EPIPE)
     os.close(mon.go_w)
     mon.go_w = -1
+    if after_go is not None:
+        after_go()
     mon.wait()  # the first child exits at once (double fork)
     with os.fdopen(mon.status_r, "rb") as f:
         line = f.readline()

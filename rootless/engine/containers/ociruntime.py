@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rootless.errors import EngineError, UsageError
 from rootless.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
 

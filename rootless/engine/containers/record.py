@@ -12,10 +12,13 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rootless.engine.containers.state import ContainerState
 from rootless.engine.runspec import RunSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def now_iso() -> str:

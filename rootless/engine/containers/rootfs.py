@@ -8,10 +8,13 @@ storage driver it was created with.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from rootless.errors import NotFound
 from rootless.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 
-from rootless.engine.containers.attach import AttachSession, connect
-from rootless.engine.containers.cleanup import cleanup_locked, destroy
 from rootless.engine.containers.context import Ctx
 from rootless.engine.containers.create import create
-from rootless.engine.containers.launch import PendingMonitor, prestart
+from rootless.engine.containers.prestart import PendingMonitor, prestart
 from rootless.engine.containers.record import Record
 from rootless.engine.containers.start import start_locked
 from rootless.engine.runspec import RunSpec
 from rootless.errors import EngineError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def _load_attach_and_teardown() -> None:
+    """What an attached run needs once its container runs: imported while the monitor
+    creates and starts it (launch.start_monitor's after_go), off the start-up path."""
+    from rootless.engine.containers import attach, cleanup  # noqa: F401
 
 
 def run(
@@ -31,9 +38,17 @@ def run(
         rec = create(ctx, spec)
         try:
             with ctx.store.lock(rec.id):
-                start_locked(ctx, rec, wait_attach=not spec.detach, pending=pending)
+                start_locked(
+                    ctx,
+                    rec,
+                    wait_attach=not spec.detach,
+                    pending=pending,
+                    after_go=None if spec.detach else _load_attach_and_teardown,
+                )
         except EngineError:
             if spec.remove:
+                from rootless.engine.containers.cleanup import destroy
+
                 with ctx.store.lock(rec.id), contextlib.suppress(EngineError):
                     destroy(ctx, ctx.store.load(rec.id))
             raise
@@ -54,6 +69,9 @@ def signal_forwarder(ctx: Ctx, rec: Record) -> Callable[[int], None]:
 
 
 def attach_and_wait(ctx: Ctx, rec: Record, *, stdin: bool) -> int | None:
+    from rootless.engine.containers.attach import AttachSession, connect
+    from rootless.engine.containers.cleanup import cleanup_locked
+
     sess = AttachSession(
         connect(ctx.store.dir(rec.id)),
         tty=rec.spec.tty,

@@ -8,11 +8,17 @@ import os
 from rootless.engine import bundle
 from rootless.engine.containers import rootfs
 from rootless.engine.containers.context import Ctx
-from rootless.engine.containers.launch import PendingMonitor, start_monitor
+from rootless.engine.containers.launch import start_monitor
 from rootless.engine.containers.record import ContainerDir, Record
 from rootless.engine.containers.state import ContainerState, require
 from rootless.engine.containers.store import stop_file
 from rootless.errors import EngineError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rootless.engine.containers.prestart import PendingMonitor
 
 
 def _etc_files(d: ContainerDir, rec: Record) -> dict[str, str]:
@@ -76,9 +82,15 @@ def prepare(ctx: Ctx, rec: Record, d: ContainerDir) -> None:
 
 
 def start_locked(
-    ctx: Ctx, rec: Record, *, wait_attach: bool = False, pending: PendingMonitor | None = None
+    ctx: Ctx,
+    rec: Record,
+    *,
+    wait_attach: bool = False,
+    pending: PendingMonitor | None = None,
+    after_go: Callable[[], object] | None = None,
 ) -> int:
-    """Start `rec` (its lock held). Returns the container's pid."""
+    """Start `rec` (its lock held). Returns the container's pid. `after_go`: run while
+    the monitor starts the container (launch.start_monitor)."""
     state, _ = ctx.state(rec)
     require("start", state, rec.name)
     d = ctx.store.dir(rec.id)
@@ -94,7 +106,9 @@ def start_locked(
         rec.state = ContainerState.RUNNING
         rec.error = ""
         ctx.store.save(rec)
-        return start_monitor(ctx.paths, d, rec, wait_attach=wait_attach, pending=pending)
+        return start_monitor(
+            ctx.paths, d, rec, wait_attach=wait_attach, pending=pending, after_go=after_go
+        )
     except EngineError as e:
         from rootless.engine.containers.cleanup import teardown
 

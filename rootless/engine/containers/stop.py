@@ -11,22 +11,7 @@ from rootless.engine.containers.record import Record
 from rootless.engine.containers.state import ContainerState, require
 from rootless.engine.containers.store import stop_file
 from rootless.engine.containers.waiting import RUNNING_STATES, wait_stopped
-from rootless.errors import UsageError
-
-
-def parse_signal(sig: str | int) -> int:
-    s = str(sig).upper()
-    if s.isdigit():
-        n = int(s)
-    else:
-        name = s if s.startswith("SIG") else f"SIG{s}"
-        try:
-            n = int(sigmod.Signals[name])
-        except KeyError:
-            raise UsageError(f"invalid signal {sig!r}", hint="e.g. -s TERM or -s 9") from None
-    if not 0 < n < 65:
-        raise UsageError(f"invalid signal {sig!r}")
-    return n
+from rootless.engine.runspec import parse_signal
 
 
 def _mark_stopped_by_user(ctx: Ctx, rec: Record) -> None:
