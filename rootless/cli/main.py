@@ -154,7 +154,8 @@ def _defer_inspect() -> None:
     stand_in = types.ModuleType("inspect")
 
     def load(name: str) -> object:
-        del sys.modules["inspect"]
+        if sys.modules.get("inspect") is stand_in:
+            del sys.modules["inspect"]
         import inspect as real
 
         stand_in.__dict__.update(real.__dict__)

@@ -75,13 +75,36 @@ def test_run_takes_the_click_free_path(eng: Env) -> None:
         wrap, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 4"
     )
     assert fast.rc == 4, fast.err
-    assert "click" not in _imported(fast.err)
     assert "rootless" in _imported(fast.err)
+    # Nor what start-up would only pay for (docs/run-startup.md): click, typing, inspect
+    # (dataclasses' import of it is deferred), the socket module (the C one suffices).
+    assert not {"click", "typing", "inspect", "socket"} & _imported(fast.err)
     # A bad choice is click's to report: the fast path declines and click says why.
     bad = eng.run_wrapped(wrap, "run", "--pull", "sometimes", "busybox", "true")
     assert bad.rc == 125
     assert "click" in _imported(bad.err)
     assert "Error: Invalid value for '--pull'" in bad.err
+    assert_no_debris(eng)
+
+
+# `rootless run`, with the container's monitor pointed at a script that does not exist:
+# its interpreter exits before the go, as a monitor killed at that moment would.
+_DEAD_MONITOR = """
+import sys
+import rootless.engine.containers.prestart as prestart
+prestart.MONITOR_MAIN = "/nonexistent/rootless-monitor.py"
+sys.argv = ["rootless", *sys.argv[2:]]
+from rootless.cli.main import main
+main()
+"""
+
+
+def test_a_monitor_dead_before_its_go_fails_the_run(eng: Env) -> None:
+    """The go then meets a closed pipe: an engine error (125) and the --rm container
+    removed, not the silent exit 0 a broken pipe means for `run | head`."""
+    r = eng.run_wrapped([sys.executable, "-c", _DEAD_MONITOR], "run", "--rm", "busybox", "true")
+    assert r.rc == 125, (r.rc, r.err)
+    assert "died while starting it" in r.err
     assert_no_debris(eng)
 
 
