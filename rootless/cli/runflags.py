@@ -185,10 +185,12 @@ def build_spec(kw: dict[str, Any]) -> RunSpec:
 
         spec.resources = to_dict(limits_from_flags(kw))
     R.parse_detach_keys(spec.detach_keys)
-    R.parse_signal(spec.stop_signal)
-    from rootless.engine.mounts import absolutize  # persistence: ./relative -> absolute now
+    if spec.stop_signal != R.DEFAULT_STOP_SIGNAL:  # names need `signal` (enum classes)
+        R.parse_signal(spec.stop_signal)
+    if spec.volumes or spec.mounts:
+        from rootless.engine.mounts import absolutize  # ./relative -> absolute now
 
-    absolutize(spec)
+        absolutize(spec)
     if spec.remove and spec.restart.name != "no":
         from rootless.errors import UsageError
 

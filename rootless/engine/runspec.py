@@ -21,6 +21,7 @@ NETWORK_MODES_BUILTIN = ("none", "host")
 # `run` without --network: the default bridge, as in Docker (published ports, container
 # to container by IP). Other modes: none, host, slirp4netns, NAME, container:NAME.
 DEFAULT_NETWORK = "bridge"
+DEFAULT_STOP_SIGNAL = "SIGTERM"
 
 
 @dataclass
@@ -61,7 +62,7 @@ class RunSpec:
     tmpfs: dict[str, str] = field(default_factory=dict)  # path -> options
     init: bool = False
     restart: RestartPolicy = field(default_factory=RestartPolicy)
-    stop_signal: str = "SIGTERM"
+    stop_signal: str = DEFAULT_STOP_SIGNAL
     stop_timeout: int = 10
     ulimits: list[Ulimit] = field(default_factory=list)
     cap_add: list[str] = field(default_factory=list)

@@ -710,6 +710,14 @@ class Monitor:
         self.wait_child_quiet(spawn(cmd, (self.devnull, self.devnull, self.devnull), env))
 
 
+def _daemonize() -> None:
+    """Second fork: the CLI reaps our parent (it exits at once); we are adopted elsewhere
+    and no longer share the CLI's fate."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+
+
 def _read_go(fd: int) -> str:
     """`--go FD`: started ahead of time; wait for the container dir (EOF: cancelled)."""
     data = b""
@@ -771,19 +779,16 @@ def main(argv: list[str]) -> None:
         from rootless.runtime.inprocess import preload
 
         preload()
+        _daemonize()  # while we wait: the fork is not between the go and the container
         cdir = _read_go(int(argv[1]))
     else:
         cdir, status_fd = argv[0], int(argv[1])
+        _daemonize()
     os.set_inheritable(status_fd, False)  # never leak it into the runtime or the container
     import marshal
 
     with open(os.path.join(cdir, P.ARGS_FILE), "rb") as f:
         args = marshal.load(f)
-    # Second fork: the CLI reaps the first child at once; we are adopted elsewhere and
-    # no longer share the CLI's fate.
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
     errlog = os.open(
         os.path.join(cdir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
