@@ -1,8 +1,9 @@
 """Start the monitor for a container and wait for its one-line report.
 
 The monitor is a fresh `python -S rootless/monitor/__main__.py` (no site, no click, no
-engine), usually started ahead of time (prestart.py): cheap to start, small while it lives. It double-forks, so it is nobody's child and
-survives the CLI; it reports on a pipe once the container runs (or why it could not).
+engine), usually started ahead of time (prestart.py): cheap to start, small while it
+lives. It double-forks, so it is nobody's child and survives the CLI; it reports on a
+pipe once the container runs (or why it could not).
 """
 
 from __future__ import annotations
