@@ -42,7 +42,7 @@ def _etc_files(d: ContainerDir, rec: Record) -> dict[str, str]:
 
 def _full_idmap() -> bool:
     try:
-        with open("/proc/self/gid_map", encoding="ascii") as f:
+        with open("/proc/self/gid_map", "rb") as f:  # bytes: no ascii codec to import
             return sum(int(ln.split()[2]) for ln in f if ln.strip()) > 5
     except OSError:
         return False
