@@ -43,3 +43,13 @@ class CannotInvoke(EngineError):
 
 class CommandNotFound(EngineError):
     exit_code = EXIT_NOT_FOUND
+
+
+def failure_line(e: BaseException) -> str:
+    """One line for a failure: an EngineError's own line, an OSError's reason and file
+    (as `rootless-runtime` prints and logs them), else the exception's type and text."""
+    if isinstance(e, EngineError):
+        return e.line()
+    if isinstance(e, OSError):
+        return f"{e.strerror or e}: {e.filename}" if e.filename else str(e.strerror or e)
+    return f"{type(e).__name__}: {e}"

@@ -7,6 +7,8 @@ Nothing here imports click: `rootless run` must not pay for it on every start.
 
 from __future__ import annotations
 
+import functools
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -114,6 +116,7 @@ RUN_OPTIONS: tuple[Opt, ...] = (
 )
 
 
+@functools.cache  # the fast parser's table and build_spec's check read it in one `run`
 def limit_opts() -> tuple[Opt, ...]:
     """The cgroups resource flags (cgroups/flags.py owns them) as Opt rows."""
     from rootless.cgroups.flags import _OPTIONS

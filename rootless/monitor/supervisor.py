@@ -16,6 +16,7 @@ import select
 import sys
 import time
 
+from rootless.errors import failure_line
 from rootless.monitor import protocol as P
 from rootless.monitor.jsonlite import dumps
 from rootless.monitor.logfile import JsonLog, rfc3339_now
@@ -191,7 +192,7 @@ class Monitor:
         try:
             delete_container(own_root, self.id)
         except Exception as e:  # as a failed `runtime delete`: noted, never fatal here
-            sys.stderr.write(f"runtime delete {self.id}: {self.runtime_failure(e)}\n")
+            sys.stderr.write(f"runtime delete {self.id}: {failure_line(e)}\n")
 
     def wait_child(self, pid: int) -> int:
         while True:
@@ -254,7 +255,7 @@ class Monitor:
             try:
                 start_container(own_root, self.id)
             except Exception as e:
-                raise StartError(self.runtime_failure(e)) from None
+                raise StartError(failure_line(e)) from None
         elif self.wait_child(self.runtime("start", self.id)) != 0:
             raise StartError(self.runtime_error("runtime start"))
         trace("runtime start done")
@@ -279,7 +280,7 @@ class Monitor:
                 root, self.id, self.a["bundle"], pid_file=pidfile, stdio=stdio, terminal=self.tty
             )
         except Exception as e:
-            raise StartError(self.runtime_failure(e)) from None
+            raise StartError(failure_line(e)) from None
         return c.pid, c.console_master
 
     def _create_with_command(self, pidfile: str, stdio: tuple[int, int, int]) -> int:
@@ -308,17 +309,6 @@ class Monitor:
                 os.close(master)
             raise StartError(self.runtime_error("runtime create"))
         return master
-
-    @staticmethod
-    def runtime_failure(e: Exception) -> str:
-        """The one line the runtime's command line would have logged for `e`."""
-        from rootless.errors import EngineError
-
-        if isinstance(e, EngineError):
-            return e.line()
-        if isinstance(e, OSError):
-            return f"{e.strerror or e}: {e.filename}" if e.filename else str(e.strerror or e)
-        return f"{type(e).__name__}: {e}"
 
     def enter_cgroup(self) -> None:
         """cgroups: move the created (not yet started) container into its cgroup, so its

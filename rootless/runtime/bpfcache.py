@@ -13,7 +13,6 @@ Files are written by temp file + rename, so a reader sees an old file or a new o
 
 from __future__ import annotations
 
-import _json
 import os
 
 try:  # the C module alone: hashlib would load libcrypto (~5-30 ms) for one digest
@@ -22,6 +21,7 @@ except ImportError:  # pragma: no cover - other Python builds
     from hashlib import sha256
 
 from rootless import syscalls as sc
+from rootless.runtime.jsonlite import canonical_chunks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,16 +31,6 @@ MAGIC = b"rootless-seccomp-bpf 1\n"
 BPF_MAXINSNS = 4096  # the kernel's limit on one classic BPF program
 INSN_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
 CACHE_DIR_NAME = "@seccomp-cache"  # '@' is never part of a container id in the same root
-
-
-def _no_default(obj: object) -> object:
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-# Sorted keys: equal profiles hash equally whatever order config.json lists keys in.
-_canonical = _json.make_encoder(
-    None, _no_default, _json.encode_basestring_ascii, None, ":", ",", True, False, True
-)
 
 
 class Program:
@@ -62,7 +52,8 @@ def machine() -> str:
 
 def cache_key(profile: dict[str, Any], arch: str) -> str:
     h = sha256(MAGIC + arch.encode() + b"\0")
-    for chunk in _canonical(profile, 0):
+    # canonical: equal profiles hash equally whatever order config.json lists keys in
+    for chunk in canonical_chunks(profile):
         h.update(chunk.encode())
     return h.hexdigest()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from rootless.errors import EngineError, UsageError
+from rootless.errors import EngineError, UsageError, failure_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -196,11 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args = parse_args(argv)
         code = dispatch(args)
-    except EngineError as e:
-        code = _fail(args, e.line())
-    except OSError as e:
-        where = f": {e.filename}" if e.filename else ""
-        code = _fail(args, f"{e.strerror or e}{where}")
+    except (EngineError, OSError) as e:
+        code = _fail(args, failure_line(e))
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

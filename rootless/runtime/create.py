@@ -86,6 +86,7 @@ class CreateOptions:
         console_socket: str | None = None,
         preserve_fds: int = 0,
         console_sock: _socket.socket | None = None,  # already connected (run's own tty)
+        stdio: tuple[int, int, int] | None = None,
     ) -> None:
         self.cid = cid
         self.bundle = bundle
@@ -94,7 +95,7 @@ class CreateOptions:
         self.preserve_fds = preserve_fds
         self.console_sock = console_sock
         # The container's stdin/stdout/stderr when not ours (a caller in this process).
-        self.stdio: tuple[int, int, int] | None = None
+        self.stdio = stdio
 
 
 def create(store: Store, opts: CreateOptions) -> ContainerState:

@@ -50,8 +50,7 @@ def create_container(
     ours, theirs = (
         _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) if terminal else (None, None)
     )
-    opts = CreateOptions(cid, bundle, pid_file=pid_file, console_sock=theirs)
-    opts.stdio = stdio
+    opts = CreateOptions(cid, bundle, pid_file=pid_file, console_sock=theirs, stdio=stdio)
     try:
         st = create(Store(root), opts)
         master = _receive_master(ours) if ours is not None else -1

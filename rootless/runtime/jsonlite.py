@@ -11,6 +11,7 @@ import _json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 _WS = " \t\n\r"
@@ -41,6 +42,10 @@ def _no_default(obj: object) -> object:
 _encode = _json.make_encoder(
     None, _no_default, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
 )
+# Sorted keys, no spaces: equal objects encode equally whatever their keys' order.
+_canonical = _json.make_encoder(
+    None, _no_default, _json.encode_basestring_ascii, None, ":", ",", True, False, True
+)
 
 
 def loads(data: str | bytes) -> Any:
@@ -60,6 +65,11 @@ def loads(data: str | bytes) -> Any:
 
 def dumps(obj: Any) -> str:
     return "".join(_encode(obj, 0))
+
+
+def canonical_chunks(obj: Any) -> Iterable[str]:
+    """The canonical encoding of `obj` (sorted keys, no spaces), in chunks: for hashing."""
+    return _canonical(obj, 0)
 
 
 def load_file(path: str) -> Any:

@@ -5,6 +5,7 @@ capabilities, no_new_privs, seccomp, fd hygiene, and execve. Shared by create an
 from __future__ import annotations
 
 import _signal  # not `signal`: its enums cost start-up time
+import errno
 import fcntl
 import os
 import resource
@@ -93,7 +94,11 @@ def resolve_executable(arg0: str, env: dict[str, str]) -> str:
         try:
             mode = os.stat(arg0).st_mode
         except OSError as e:
-            reason = "no such file or directory" if e.errno == 2 else (e.strerror or "").lower()
+            reason = (
+                "no such file or directory"
+                if e.errno == errno.ENOENT
+                else (e.strerror or "").lower()
+            )
             raise ProcessError(f'exec: "{arg0}": stat {arg0}: {reason}') from None
         if not _is_executable(mode):
             # The engine maps "permission denied" to 126 (cannot invoke), as runc's init.
