@@ -11,7 +11,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-    from rootless.engine.runspec import RunSpec
     from rootless.paths import Paths
 
 
@@ -41,25 +40,16 @@ class GlobalOpts:
         return resolve(self.root, self.runroot, self.config_dir)
 
 
-def check_limits(opts: GlobalOpts, spec: RunSpec, paths: Paths) -> None:
-    """cgroups: warn once, or fail with --cgroup-limits require, when limits can't apply."""
-    if not spec.resources:
-        return
-    from rootless.cgroups.policy import resolve
-    from rootless.engine.cgroups_hook import check_spec
-
-    check_spec(spec, resolve(opts.cgroup_limits, paths.config))
-
-
 def run_command(opts: GlobalOpts, kw: dict[str, Any]) -> None:
     """`rootless run`: returns when detached, else exits with the container's code."""
     from rootless.cli.runflags import build_spec
+    from rootless.engine.cgroups_hook import check_spec
     from rootless.paths import ensure_dirs
     from rootless.userns import enter
 
     spec = build_spec(kw)  # bad flags fail here, before anything is started
     paths = opts.paths()
-    check_limits(opts, spec, paths)
+    check_spec(spec, opts.cgroup_limits, paths.config)  # cgroups: warn, or fail (require)
     ensure_dirs(paths)
     userns = enter(paths)
     from rootless.engine.containers.prestart import prestart
@@ -87,11 +77,12 @@ def run_command(opts: GlobalOpts, kw: dict[str, Any]) -> None:
 def create_command(opts: GlobalOpts, kw: dict[str, Any]) -> None:
     """`rootless create`: prints the new container's id."""
     from rootless.cli.runflags import build_spec
+    from rootless.engine.cgroups_hook import check_spec
     from rootless.engine.containers.context import open_ctx
 
     spec = build_spec(kw)
     paths = opts.paths()
-    check_limits(opts, spec, paths)
+    check_spec(spec, opts.cgroup_limits, paths.config)  # cgroups: warn, or fail (require)
     ectx = open_ctx(paths)
     from rootless.engine.containers.create import create as create_container
 

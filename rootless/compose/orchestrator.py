@@ -222,10 +222,9 @@ class Orchestrator:
         self._warned.add("limits")
         import os
 
-        from rootless.cgroups.policy import resolve
         from rootless.engine.cgroups_hook import check_spec
 
-        check_spec(spec, resolve(os.environ.get("ROOTLESS_CGROUP_LIMITS"), self.paths.config))
+        check_spec(spec, os.environ.get("ROOTLESS_CGROUP_LIMITS"), self.paths.config)
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

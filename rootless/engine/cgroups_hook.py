@@ -32,14 +32,16 @@ def limits_of(spec: RunSpec) -> Limits:
     return from_dict(getattr(spec, "resources", None))
 
 
-def check_spec(spec: RunSpec, policy: str) -> None:
-    """Warn once (or raise, with `require`) when the spec's limits cannot be applied."""
+def check_spec(spec: RunSpec, requested: str | None, config_dir: Path) -> None:
+    """Warn once (or raise, with `require`) when the spec's limits cannot be applied; the
+    policy: `requested` (--cgroup-limits, ROOTLESS_CGROUP_LIMITS), else engine.conf."""
     if not getattr(spec, "resources", None):
-        return  # no limit flags: nothing to check (and the limits module stays unloaded)
+        return  # no limit flags: nothing to check (the limits and policy modules unloaded)
+    from rootless.cgroups.policy import check, resolve
+
+    policy = resolve(requested, config_dir)
     limits = limits_of(spec)
     if limits.any():
-        from rootless.cgroups.policy import check
-
         check(limits, policy)
 
 
