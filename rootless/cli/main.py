@@ -131,14 +131,20 @@ def main() -> None:
     # the container runs (runexec.collect_garbage_again); click's path gets it back now.
     gc.disable()
     _defer_inspect()
-    from rootless.cli.fastparse import parse
+    from rootless import codecache
 
-    fast = parse(sys.argv[1:])
-    if fast is not None:
-        _guarded(fast.execute)
-        return
-    gc.enable()
-    _guarded(_click_main)
+    codecache.install()
+    try:
+        from rootless.cli.fastparse import parse
+
+        fast = parse(sys.argv[1:])
+        if fast is not None:
+            _guarded(fast.execute)
+            return
+        gc.enable()
+        _guarded(_click_main)
+    finally:
+        codecache.save()
 
 
 def _defer_inspect() -> None:

@@ -104,6 +104,9 @@ def collect_garbage_again() -> None:
 def exit_now(code: int) -> NoReturn:
     """The container is gone and the output written: skip the interpreter's teardown
     (freeing every module of the engine costs tens of ms on a busy machine)."""
+    from rootless import codecache
+
+    codecache.save()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
