@@ -1,4 +1,5 @@
-"""The kernel calls Python's os module lacks (3.11), through libc via ctypes.
+"""The kernel calls Python's os module lacks (3.11), through libc via ctypes (its C
+core: ctypes_lite.py).
 
 This is the one thin seam between our code and the kernel for namespace and mount
 work; unit tests may swap it for a recording fake. Every function raises OSError
@@ -7,8 +8,9 @@ with the real errno on failure.
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from rootless import ctypes_lite as ctypes  # ctypes without its import cost
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -37,7 +39,7 @@ MNT_DETACH = 2
 
 # The interpreter is linked against libc: its symbols are already loaded. Avoids
 # ctypes.util.find_library, which runs `ldconfig -p` (20-40 ms on every start-up).
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc = ctypes.Libc()
 _libc.mount.argtypes = [
     ctypes.c_char_p,
     ctypes.c_char_p,
@@ -240,7 +242,7 @@ class _SockFprog(ctypes.Structure):
 def load_seccomp_bpf(bpf: bytes) -> None:
     """Install a classic BPF seccomp program (struct sock_filter[], 8 bytes each) on this
     thread: what libseccomp's seccomp_load does with the program it exported."""
-    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    buf = ctypes.string_buffer(bpf)
     prog = _SockFprog(len(bpf) // 8, ctypes.addressof(buf))
     ret = _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
     _check(ret, "prctl(PR_SET_SECCOMP)")

@@ -57,23 +57,12 @@ def _accept(lsock: _socket.socket) -> _socket.socket:
 
 def _set_subreaper() -> None:
     # The container's init is reparented to us when `runtime create` exits: being the
-    # subreaper is how we get its exit status (as conmon does). The C module `_ctypes`
-    # rather than `ctypes`: the package's classes cost ~0.3 MB of RSS for good.
-    import _ctypes
+    # subreaper is how we get its exit status (as conmon does). ctypes_lite rather than
+    # `ctypes`: the package's classes cost ~0.3 MB of RSS for good.
+    from rootless.ctypes_lite import Libc, get_errno
 
-    class CInt(_ctypes._SimpleCData):
-        _type_ = "i"
-
-    class CFunc(_ctypes.CFuncPtr):
-        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-        _restype_ = CInt
-
-    class Libc:
-        _handle = _ctypes.dlopen(None, os.RTLD_NOW)  # type: ignore[arg-type]  # dlopen(NULL)
-
-    prctl = CFunc(("prctl", Libc()))  # type: ignore[arg-type]  # CDLL is duck-typed
-    if prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-        raise OSError(_ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    if Libc().prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def spawn(
