@@ -35,8 +35,13 @@ _path = ""
 
 def cache_file() -> str:
     """$XDG_CACHE_HOME/rootless (else ~/.cache/rootless), what platformdirs'
-    user_cache_dir is on Linux; computed here because importing platformdirs costs ~5 ms."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    user_cache_dir is on Linux; computed here because importing platformdirs costs ~5 ms.
+    "" (no cache) without an absolute base: never a relative dir under the cwd."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative value is to be ignored
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+        if not os.path.isabs(base):
+            return ""
     return os.path.join(base, "rootless", f"dataclasses-{sys.implementation.cache_tag}.marshal")
 
 
@@ -48,7 +53,8 @@ def install() -> None:
     if getattr(dataclasses, "exec", None) is _exec:
         return
     _path = cache_file()
-    _codes.update(_load(_path))
+    if _path:
+        _codes.update(_load(_path))
     dataclasses.exec = _exec  # type: ignore[attr-defined]
 
 

@@ -176,3 +176,14 @@ def test_the_cli_stores_its_classes(tmp_path: Path) -> None:
 
     entries = marshal.loads(_cache(tmp_path).read_bytes())
     assert any("_type_cap_add" in k for k in entries), "RunSpec's __init__ is not stored"
+
+
+def test_no_absolute_home_means_no_cache(tmp_path: Path) -> None:
+    """Neither a relative XDG_CACHE_HOME nor a missing home puts a cache under the cwd."""
+    e = dict(os.environ, PYTHONPATH=str(REPO), XDG_CACHE_HOME="rel", HOME="also-relative")
+    p = subprocess.run(
+        [sys.executable, "-c", _PROBE, "hook"], capture_output=True, text=True, env=e, cwd=tmp_path
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["new"] is True
+    assert list(tmp_path.iterdir()) == []
