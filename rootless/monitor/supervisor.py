@@ -57,12 +57,10 @@ def _accept(lsock: _socket.socket) -> _socket.socket:
 
 def _set_subreaper() -> None:
     # The container's init is reparented to us when `runtime create` exits: being the
-    # subreaper is how we get its exit status (as conmon does). ctypes_lite rather than
-    # `ctypes`: the package's classes cost ~0.3 MB of RSS for good.
-    from rootless.ctypes_lite import Libc, get_errno
+    # subreaper is how we get its exit status (as conmon does).
+    from rootless import syscalls  # ctypes_lite underneath: not the ctypes package's RSS
 
-    if Libc().prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-        raise OSError(get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
 
 
 def spawn(
