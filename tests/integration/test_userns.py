@@ -106,6 +106,25 @@ def test_pause_recreated_after_kill(rl: Env) -> None:
     assert _ns_inside(rl) == os.readlink(f"/proc/{new}/ns/user")
 
 
+def _fd_report(pid: int) -> str:
+    """What a pause holding extra fds is doing: its fds, state and current syscall."""
+    proc = Path(f"/proc/{pid}")
+    lines = []
+    for fd in sorted(os.listdir(proc / "fd"), key=int):
+        try:
+            lines.append(f"fd {fd} -> {os.readlink(proc / 'fd' / fd)}")
+        except OSError as e:
+            lines.append(f"fd {fd}: {e}")
+    for name in ("wchan", "syscall", "cmdline"):
+        try:
+            lines.append(f"{name}: {(proc / name).read_bytes()[:300]!r}")
+        except OSError as e:
+            lines.append(f"{name}: {e}")
+    status = (proc / "status").read_text().splitlines()
+    lines += [ln for ln in status if ln.split(":")[0] in ("State", "SigBlk", "SigIgn")]
+    return "\n".join(lines)
+
+
 def test_pause_process_is_detached_and_quiet(rl: Env) -> None:
     _ns_inside(rl)
     pid = _pause_pid(rl)
@@ -122,7 +141,7 @@ def test_pause_process_is_detached_and_quiet(rl: Env) -> None:
         if time.monotonic() > deadline:
             break
         time.sleep(0.01)
-    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"], _fd_report(pid)
     for sig in (signal.SIGHUP, signal.SIGINT):
         os.kill(pid, sig)
     time.sleep(0.1)
