@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -95,13 +96,15 @@ def rl(tmp_path: Path) -> Iterator[Env]:
         root=tmp_path / "data", runroot=tmp_path / "run", config=tmp_path / "config", home=tmp_path
     )
     yield e
-    # Leave nothing running: the pause process of this engine, if any, is ended by pid.
-    pidfile = e.runroot / "pause.pid"
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text().split()[0]), 9)
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
+    # Leave nothing running: the pause process of this engine, if any, is ended by pid,
+    # once its start time and command line show the pid is still that pause (pids wrap
+    # at 32768 here: a pause a test killed may have handed its pid to another process).
+    from rootless.userns.pause import live_record
+
+    rec = live_record(e.runroot) if e.runroot.is_dir() else None
+    if rec is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(rec.pid, 9)
 
 
 def kill_net_helpers(rl: Env) -> None:
