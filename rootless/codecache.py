@@ -96,23 +96,13 @@ def save() -> None:
         return
     _new = False
     keep = _codes if len(_codes) <= MAX_ENTRIES else {k: _codes[k] for k in _used}
-    tmp = f"{_path}.{os.getpid()}.tmp"
+    from rootless.fsutil import atomic_write  # only when there is something to store
+
     try:
         os.makedirs(os.path.dirname(_path), mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            data = memoryview(marshal.dumps(keep))
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, _path)
+        atomic_write(_path, marshal.dumps(keep), 0o600)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 _CODE_TYPE = type(save.__code__)
